@@ -1,0 +1,164 @@
+"""The closed-form gradient field of a Gaussian-smoothed point set (ShapeGF, Sec. 3.1).
+
+A shape sampled as points ``{x_i}`` is smoothed with an isotropic Gaussian of width ``sigma``:
+
+    A_sigma(x) = (1/N) sum_i N(x; x_i, sigma^2 I)
+    grad log A_sigma(x) = (-x + sum_i w_i(x) x_i) / sigma^2,   w = softmax_i(-|x - x_i|^2 / (2 sigma^2)).
+
+The weights are an attention of the query over the points, so the field is computed either directly (exact
+differences, chunked over queries so memory stays bounded) or with PyTorch's fused
+``scaled_dot_product_attention``, which never builds the ``(M, N)`` matrix.
+
+Taught in chapter 1 (Shapes as distributions).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from gfcore import _checks
+
+METHODS = ("auto", "direct", "attention")
+_CHUNK_ELEMENTS = 2**25  # elements of the largest temporary, (B, chunk, N, d + 1); 128 MiB in float32
+
+
+def _prepare(x, points, sigma):
+    """Validate and broadcast to ``x (B, M, d)``, ``points (B, N, d)``, ``sigma (B|1, 1, 1)``."""
+    x = _checks.point_cloud("x", x)
+    points = _checks.point_cloud("points", points)
+    if x.shape[-1] != points.shape[-1]:
+        raise ValueError(f"x has d={x.shape[-1]} but points has d={points.shape[-1]} (shapes "
+                         f"{tuple(x.shape)} and {tuple(points.shape)})")
+    if x.dtype != points.dtype:
+        raise TypeError(f"x is {x.dtype} but points is {points.dtype}; convert one of them")
+    if x.device != points.device:
+        raise ValueError(f"x is on {x.device} but points is on {points.device}")
+    batched = x.dim() == 3 or points.dim() == 3
+    xb = x if x.dim() == 3 else x.unsqueeze(0)
+    pb = points if points.dim() == 3 else points.unsqueeze(0)
+    bx, bp = xb.shape[0], pb.shape[0]
+    if bx != bp and 1 not in (bx, bp):
+        raise ValueError(f"batch sizes differ: x has {bx} shapes, points has {bp}")
+    batch = max(bx, bp)
+    s = _checks.sigma_per_shape(sigma, batch if batched else None, like=xb)
+    batch = max(batch, s.shape[0])
+    xb = xb.expand(batch, -1, -1)
+    pb = pb.expand(batch, -1, -1)
+    return xb, pb, s.expand(batch, 1, 1), batched
+
+
+def _chunk(chunk_size, batch, n, d) -> int:
+    if chunk_size is not None:
+        return _checks.positive_int("chunk_size", chunk_size)
+    return max(1, _CHUNK_ELEMENTS // (batch * n * (d + 1)))
+
+
+def _logits(xc, pb, s):
+    """``-|x - x_i|^2 / (2 sigma^2)`` from exact differences: ``(B, m, d), (B, N, d) -> (B, m, N)``."""
+    d2 = (xc.unsqueeze(2) - pb.unsqueeze(1)).square().sum(-1)
+    return d2 / (-2.0 * s.square())
+
+
+def smoothed_log_density(x, points, sigma, *, chunk_size: int | None = None) -> torch.Tensor:
+    """Log-density of the smoothed point set, ``log (1/N) sum_i N(x; x_i, sigma^2 I)`` (ShapeGF Eq. 2).
+
+    Computed with a log-sum-exp, so far queries and tiny ``sigma`` give finite values. Differentiable.
+
+    Args:
+        x: ``(M, d)`` or ``(B, M, d)`` query points.
+        points: ``(N, d)`` or ``(B, N, d)`` points sampled on the shape; an unbatched side is shared by the batch.
+        sigma: a positive number, or a ``(B,)`` tensor (one width per shape).
+        chunk_size: queries per chunk (default: sized so temporaries stay near 128 MiB).
+
+    Returns:
+        ``(M,)`` when neither input is batched, else ``(B, M)``.
+
+    Raises:
+        ValueError, TypeError: empty clouds, NaN/inf, ``sigma <= 0``, mismatched ``d``, batch, dtype or device.
+
+    Taught in chapter 1.
+    """
+    xb, pb, s, batched = _prepare(x, points, sigma)
+    batch, m, d = xb.shape
+    n = pb.shape[1]
+    norm = math.log(n) + 0.5 * d * torch.log(2 * math.pi * s.square()).reshape(batch, 1)
+    step = _chunk(chunk_size, batch, n, d)
+    out = torch.cat([torch.logsumexp(_logits(xb[:, i:i + step], pb, s), dim=-1)
+                     for i in range(0, m, step)], dim=1) - norm
+    return out if batched else out.squeeze(0)
+
+
+def _mean_direct(xb, pb, s, step):
+    return torch.cat([torch.softmax(_logits(xb[:, i:i + step], pb, s), dim=-1) @ pb
+                      for i in range(0, xb.shape[1], step)], dim=1)
+
+
+def _mean_attention(xb, pb, s, step):
+    """``sum_i w_i x_i`` with fused attention: logits ``(x . x_i - |x_i|^2 / 2) / sigma^2``.
+
+    Query ``[x / sigma^2, 1 / sigma^2]``, key ``[x_i, -|x_i|^2 / 2]``, value ``x_i``, scale 1; padded with zeros to a
+    multiple of 8 channels, which fused kernels want. The dropped term ``-|x|^2 / (2 sigma^2)`` is constant over
+    ``i``. Float32 rounding of logits of size ``|x|^2 / sigma^2`` limits accuracy when ``sigma`` is tiny compared
+    with the coordinates (see ``bench/field.py``).
+    """
+    batch, m, d = xb.shape
+    inv = 1.0 / s.square()                                               # (B, 1, 1)
+    q = torch.cat([xb * inv, inv.expand(batch, m, 1)], dim=-1)
+    k = torch.cat([pb, -0.5 * pb.square().sum(-1, keepdim=True)], dim=-1)
+    pad_qk = (-(d + 1)) % 8
+    pad_v = (-d) % 8
+    q = F.pad(q, (0, pad_qk)).unsqueeze(1)
+    k = F.pad(k, (0, pad_qk)).unsqueeze(1)
+    v = F.pad(pb, (0, pad_v)).unsqueeze(1)
+    out = torch.cat([F.scaled_dot_product_attention(q[:, :, i:i + step], k, v, scale=1.0)
+                     for i in range(0, m, step)], dim=2)
+    return out.squeeze(1)[..., :d]
+
+
+def smoothed_score(x, points, sigma, *, chunk_size: int | None = None, method: str = "auto") -> torch.Tensor:
+    """Closed-form score ``grad_x log A_sigma(x) = (-x + sum_i w_i(x) x_i) / sigma^2`` (ShapeGF Eq. 3).
+
+    Args:
+        x: ``(M, d)`` or ``(B, M, d)`` query points.
+        points: ``(N, d)`` or ``(B, N, d)`` points on the shape; an unbatched side is shared by the batch.
+        sigma: a positive number, or a ``(B,)`` tensor.
+        chunk_size: queries per chunk (default: bounded memory).
+        method: ``"direct"`` (exact differences and softmax, differentiable, the reference), ``"attention"``
+            (fused ``scaled_dot_product_attention``; fastest on a GPU) or ``"auto"`` (attention on CUDA, direct
+            elsewhere).
+
+    Returns:
+        ``(M, d)`` when neither input is batched, else ``(B, M, d)``.
+
+    Raises:
+        ValueError, TypeError: as :func:`smoothed_log_density`, and an unknown ``method``.
+
+    Taught in chapter 1.
+    """
+    _checks.choice("method", method, METHODS)
+    xb, pb, s, batched = _prepare(x, points, sigma)
+    batch, m, d = xb.shape
+    if method == "auto":
+        method = "attention" if xb.is_cuda else "direct"
+    if method == "attention":
+        step = chunk_size if chunk_size is not None else 2**20
+        mean = _mean_attention(xb, pb, s, _checks.positive_int("chunk_size", step))
+    else:
+        mean = _mean_direct(xb, pb, s, _chunk(chunk_size, batch, pb.shape[1], d))
+    out = (mean - xb) / s.square()
+    return out if batched else out.squeeze(0)
+
+
+def distance_to_points(x, points, *, chunk_size: int | None = None) -> torch.Tensor:
+    """Euclidean distance from each query to its nearest point, chunked: ``(B, M, d), (B, N, d) -> (B, M)``.
+
+    Unbatched inputs as in :func:`smoothed_score`. Used to check that samples lie on a shape (chapters 1-3).
+    """
+    xb, pb, _, batched = _prepare(x, points, 1.0)
+    batch, m, d = xb.shape
+    step = _chunk(chunk_size, batch, pb.shape[1], d)
+    out = torch.cat([(xb[:, i:i + step].unsqueeze(2) - pb.unsqueeze(1)).square().sum(-1).min(-1).values
+                     for i in range(0, m, step)], dim=1).sqrt()
+    return out if batched else out.squeeze(0)

@@ -1,0 +1,4 @@
+"""Score networks: the toy 2D network (chapter 2) and the paper's encoder and decoders (chapters 4-5)."""
+from gfcore.models.toy import ToyScoreNet
+
+__all__ = ["ToyScoreNet"]
