@@ -1,4 +1,7 @@
 """Score networks: the toy 2D network (chapter 2) and the paper's encoder and decoders (chapters 4-5)."""
+from gfcore.models.decoder import ScoreDecoder
+from gfcore.models.encoder import PointNetEncoder
+from gfcore.models.shapegf import ShapeGF
 from gfcore.models.toy import ToyScoreNet
 
-__all__ = ["ToyScoreNet"]
+__all__ = ["PointNetEncoder", "ScoreDecoder", "ShapeGF", "ToyScoreNet"]

@@ -1,0 +1,87 @@
+# gfbook: build the book, run the tests. Each target sets up .venv itself (see README.md).
+#
+#   make book       build the site into _build/html from the outputs stored in notebooks/*.ipynb
+#   make test       check .py/.ipynb pairs, run the library's tests, run every chapter (GF_MODE=fast)
+#   make book-exec  re-execute every chapter into its .ipynb (GF_MODE from the environment), then build
+#   make venv       only create/update .venv
+#   make clean      remove build outputs;  make distclean  also removes .venv
+
+SHELL := /bin/bash
+
+# Python used to create the virtual environment: python3.11 if present, else python3.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.stamp
+# torch release installed first when torch is missing: this exact pin picks the local CPU wheel where one exists;
+# a newer release from the index would pull a multi-GB CUDA build. requirements.txt bounds torch to match.
+TORCH_PIN ?= torch==2.13.0
+# per-cell limit (seconds) when the tests run the chapters
+NBVAL_CELL_TIMEOUT ?= 900
+# per-cell limit (seconds) for book-exec; -1 means none (full mode trains models)
+EXEC_CELL_TIMEOUT ?= -1
+JB_FLAGS ?= -W -n --keep-going
+
+NOTEBOOK_SOURCES := $(sort $(wildcard notebooks/[0-9]*.py))
+
+.PHONY: all venv test test-lib test-notebooks check-pairs book book-exec clean distclean
+
+all: book
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: need python3.11 or python3 on PATH" >&2; exit 1; }
+	@test -x $(PY) || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	$(PY) -m pip install --upgrade pip
+	@$(PY) -c "import torch" 2>/dev/null || { echo "installing $(TORCH_PIN) first"; $(PY) -m pip install "$(TORCH_PIN)"; }
+	$(PY) -m pip install -r requirements.txt
+	$(PY) -m pip install -e . --no-deps
+	$(PY) -c "import torch; print('torch', torch.__version__)"
+	@touch $(STAMP)
+
+check-pairs: venv
+	GF_MODE=fast MPLBACKEND=Agg $(PY) scripts/check_pairs.py
+
+test-lib: venv
+	GF_MODE=fast MPLBACKEND=Agg $(PY) -m pytest tests
+
+# The kernel keeps matplotlib's inline backend (MPLBACKEND unset), as in Jupyter.
+test-notebooks: venv
+	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
+	  set -x; env -u MPLBACKEND GF_MODE=fast $(PY) -m pytest --nbval-lax --nbval-current-env \
+	    --nbval-cell-timeout=$(NBVAL_CELL_TIMEOUT) -p no:cacheprovider notebooks/*.ipynb; \
+	else echo "no notebooks/*.ipynb to run"; fi
+
+test: venv
+	$(MAKE) --no-print-directory check-pairs
+	$(MAKE) --no-print-directory test-lib
+	$(MAKE) --no-print-directory test-notebooks
+
+# Builds from the outputs stored in the .ipynb files (execute_notebooks: "off" in _config.yml);
+# -W turns every Sphinx warning into an error, --keep-going reports them all first.
+book: venv
+	$(VENV)/bin/jupyter-book build . $(JB_FLAGS)
+	@echo "open _build/html/index.html"
+
+# For each chapter: refresh the .ipynb's inputs from the .py (keeping ids), execute it in place with the
+# venv's kernel (GF_MODE as set in the environment), then build the book from the stored outputs.
+book-exec: venv
+	@test -n "$(NOTEBOOK_SOURCES)" || { echo "no notebooks/NN_*.py found" >&2; exit 1; }
+	@echo "GF_MODE=$${GF_MODE:-<unset: full on CUDA, else fast>}"
+	@set -e; for f in $(NOTEBOOK_SOURCES); do \
+	  nb="$${f%.py}.ipynb"; \
+	  echo "== $$f -> $$nb"; \
+	  $(VENV)/bin/jupytext --to ipynb --update "$$f"; \
+	  env -u MPLBACKEND $(VENV)/bin/jupyter-execute --inplace --kernel_name=python3 \
+	    --timeout=$(EXEC_CELL_TIMEOUT) "$$nb"; \
+	done
+	$(PY) scripts/check_pairs.py
+	$(MAKE) --no-print-directory book
+
+clean:
+	rm -rf _build .pytest_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info

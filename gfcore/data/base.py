@@ -1,0 +1,166 @@
+"""The dataset contract shared by every point-cloud dataset in ``gfcore.data``.
+
+An item is a dict::
+
+    {"points": (N, d) float32 tensor, normalised,
+     "shift":  (1, d) float32 tensor,
+     "scale":  (1, 1) float32 tensor,     # raw = points * scale + shift
+     "idx":    int,                       # the item's index in the dataset
+     "label":  int}                       # class / category index (every dataset here has one)
+
+Each shape is stored as a *full cloud* of ``P`` raw points (15,000 for PC15k). The full cloud fixes the per-shape
+normalisation (as the official code computes it over all 15,000 points); a slice of it is the *pool* that points
+are drawn from: the ``"train"`` pool (PC15k: points 0..9,999) or the ``"test"`` pool (10,000..14,999).
+
+- ``sample="random"`` draws ``num_points`` points from the pool with replacement, afresh on every access (training).
+- ``sample="first"`` takes the first ``num_points`` points of the pool, the same every time (evaluation).
+- ``sample="auto"`` (default) is ``"random"`` on the train split and ``"first"`` on the others, and ``pool="auto"``
+  is the train pool on the train split and the test pool on the others.
+
+Random draws use ``generator`` (a CPU ``torch.Generator``) when given, else one seeded from ``seed``. Inside a
+``DataLoader`` worker a per-worker generator seeded from the worker's seed is used instead (the DataLoader derives
+it from the main process's RNG, so runs stay reproducible and workers and epochs never repeat each other's draws).
+
+Taught in chapters 4, 5 and 10.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, get_worker_info
+
+from gfcore.data import normalize as _norm
+
+SPLITS = ("train", "val", "test")
+SAMPLES = ("random", "first", "auto")
+POOLS = ("train", "test", "auto")
+
+
+class PointCloudDataset(Dataset):
+    """Base class: subclasses set ``dim``, ``pools`` and ``_length`` and implement ``_full_cloud(i)``.
+
+    Attributes:
+        dim: spatial dimension ``d``.
+        pools: ``{"train": slice, "test": slice}`` into each full cloud.
+        stats: for ``normalize="global"``, ``{"shift": (1, d), "scale": (1, 1)}``; else ``None``.
+    """
+
+    dim: int = 3
+
+    def _setup(self, *, split: str, num_points: int, normalize: str, stats: Mapping | None, sample: str,
+               pool: str, seed: int, generator: torch.Generator | None, cloud_size: int,
+               pools: Mapping[str, slice], cache: bool = True) -> None:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
+        if isinstance(num_points, bool) or not isinstance(num_points, int) or num_points < 1:
+            raise ValueError(f"num_points must be an int >= 1, got {num_points!r}")
+        if normalize not in _norm.NORMALIZATIONS:
+            raise ValueError(f"normalize must be one of {list(_norm.NORMALIZATIONS)}, got {normalize!r}")
+        if sample not in SAMPLES:
+            raise ValueError(f"sample must be one of {list(SAMPLES)}, got {sample!r}")
+        if pool not in POOLS:
+            raise ValueError(f"pool must be one of {list(POOLS)}, got {pool!r}")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        self.split = split
+        self.num_points = num_points
+        self.normalize = normalize
+        self.sample = ("random" if split == "train" else "first") if sample == "auto" else sample
+        self.pool = ("train" if split == "train" else "test") if pool == "auto" else pool
+        self.seed = int(seed)
+        self.cloud_size = cloud_size
+        self.pools = dict(pools)
+        self._slice = self.pools[self.pool]
+        pool_size = len(range(cloud_size)[self._slice])
+        if self.sample == "first" and num_points > pool_size:
+            raise ValueError(f"num_points={num_points} exceeds the {self.pool} pool of {pool_size} points "
+                             f"(sample='first' takes distinct points; use sample='random' to draw with replacement)")
+        self.pool_size = pool_size
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(self.seed)
+        self._worker_gen: tuple[int, torch.Generator] | None = None
+        self._cache_enabled = cache
+        self._cache: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self.stats = None
+        if normalize == "global":
+            if stats is None:
+                stats = self.compute_global_stats() if split == "train" else self._train_split().compute_global_stats()
+            shift, scale = _norm._check_stats(stats, self.dim)
+            self.stats = {"shift": shift.float().reshape(1, -1), "scale": scale.float().reshape(1, 1)}
+        elif stats is not None:
+            raise ValueError(f"stats are only used with normalize='global', got normalize={normalize!r}")
+
+    # -- to implement ---------------------------------------------------------------------------------------
+    def _full_cloud(self, index: int) -> np.ndarray:
+        """The raw ``(cloud_size, d)`` float32 cloud of item ``index``."""
+        raise NotImplementedError
+
+    def _label(self, index: int) -> int:
+        return 0
+
+    def _train_split(self) -> PointCloudDataset:
+        """The same dataset on the train split (used to compute global statistics for other splits)."""
+        raise NotImplementedError
+
+    # -- shared ---------------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self._length
+
+    def compute_global_stats(self) -> dict[str, torch.Tensor]:
+        """PointFlow's global statistics over this dataset's full clouds (see :func:`normalize.global_stats`)."""
+        return _norm.global_stats(self._full_cloud(i) for i in range(len(self)))
+
+    def _normalised_pool(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        hit = self._cache.get(index)
+        if hit is not None:
+            return hit
+        full = np.ascontiguousarray(self._full_cloud(index), dtype=np.float32)
+        if full.shape != (self.cloud_size, self.dim):
+            raise ValueError(f"item {index}: expected a ({self.cloud_size}, {self.dim}) cloud, got {full.shape}")
+        if self.normalize == "global":
+            shift, scale = self.stats["shift"], self.stats["scale"]
+        else:
+            _, shift, scale = _norm.normalize(torch.from_numpy(full), self.normalize)
+        pool = (torch.from_numpy(full[self._slice]) - shift) / scale
+        out = (pool.contiguous(), shift.float().clone(), scale.float().clone())
+        if self._cache_enabled:
+            self._cache[index] = out
+        return out
+
+    def _draw_generator(self) -> torch.Generator:
+        info = get_worker_info()
+        if info is None:
+            return self.generator
+        if self._worker_gen is None or self._worker_gen[0] != info.seed:
+            self._worker_gen = (info.seed, torch.Generator().manual_seed(info.seed % 2**63))
+        return self._worker_gen[1]
+
+    def __getitem__(self, index: int) -> dict:
+        if isinstance(index, torch.Tensor):
+            index = int(index)
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"index {index} out of range for a dataset of {n} items")
+        index = index % n
+        pool, shift, scale = self._normalised_pool(index)
+        if self.sample == "random":
+            choice = torch.randint(pool.shape[0], (self.num_points,), generator=self._draw_generator())
+            points = pool[choice]
+        else:
+            points = pool[: self.num_points].clone()
+        return {"points": points, "shift": shift.clone(), "scale": scale.clone(), "idx": index,
+                "label": self._label(index)}
+
+    def raw_cloud(self, index: int) -> np.ndarray:
+        """The raw (un-normalised) full cloud of item ``index``: ``(cloud_size, d)`` float32 array."""
+        return np.asarray(self._full_cloud(index), dtype=np.float32)
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        extra = self.extra_repr()
+        return (f"{type(self).__name__}(split={self.split!r}, len={len(self)}, dim={self.dim}, "
+                f"num_points={self.num_points}, normalize={self.normalize!r}, sample={self.sample!r}, "
+                f"pool={self.pool!r}{', ' + extra if extra else ''})")

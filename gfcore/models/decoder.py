@@ -1,0 +1,201 @@
+"""The score decoder: a per-point ResNet conditioned on ``c = [x, z, sigma]`` (ShapeGF Sec. 3.4).
+
+Two variants, both matching the official implementation's layer layout and parameter counts:
+
+* ``"add"`` (the official code, used for the released numbers): pre-activation ResNet blocks with plain batch
+  norm, the condition entering each block through a linear shortcut ``W_c c``.
+* ``"cbn"`` (the paper's description): conditional batch norm, ``gamma(c) * BN(h) + beta(c)``.
+
+The network predicts ``sigma^2 * score``, the displacement from a noisy point back toward the surface.
+
+Taught in chapter 4 (Conditional fields in 2D) and chapter 5 (The full 3D model).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gfcore import _checks
+from gfcore.models.encoder import pointwise_bn
+
+BLOCKS = ("add", "cbn")
+
+
+class _AddBlock(nn.Module):
+    """``h <- h + W1 relu(BN(W0 relu(BN(h)))) + W_c c`` with ``W1`` zero-initialised."""
+
+    def __init__(self, c_dim: int, hidden: int):
+        super().__init__()
+        self.bn0 = nn.BatchNorm1d(hidden)
+        self.fc0 = nn.Linear(hidden, hidden)
+        self.bn1 = nn.BatchNorm1d(hidden)
+        self.fc1 = nn.Linear(hidden, hidden)
+        self.fc_c = nn.Linear(c_dim, hidden)
+        nn.init.zeros_(self.fc1.weight)
+
+
+class _CondBatchNorm(nn.Module):
+    """Conditional batch norm: batch norm without affine, then ``gamma(c) * h + beta(c)`` (per-point linears).
+
+    Initialised to ``gamma = 1``, ``beta = 0`` (zero weights), so a fresh layer is plain batch norm.
+    """
+
+    def __init__(self, c_dim: int, channels: int):
+        super().__init__()
+        self.bn = nn.BatchNorm1d(channels, affine=False)
+        self.gamma = nn.Linear(c_dim, channels)
+        self.beta = nn.Linear(c_dim, channels)
+        nn.init.zeros_(self.gamma.weight)
+        nn.init.ones_(self.gamma.bias)
+        nn.init.zeros_(self.beta.weight)
+        nn.init.zeros_(self.beta.bias)
+
+
+class _CBNBlock(nn.Module):
+    """``h <- h + W1 relu(CBN(W0 relu(CBN(h, c)), c))`` with ``W1`` zero-initialised."""
+
+    def __init__(self, c_dim: int, hidden: int):
+        super().__init__()
+        self.norm0 = _CondBatchNorm(c_dim, hidden)
+        self.fc0 = nn.Linear(hidden, hidden)
+        self.norm1 = _CondBatchNorm(c_dim, hidden)
+        self.fc1 = nn.Linear(hidden, hidden)
+        nn.init.zeros_(self.fc1.weight)
+
+
+class ScoreDecoder(nn.Module):
+    """Per-point ResNet predicting ``sigma^2 * grad_x log p_sigma(x | z)`` (ShapeGF Eq. 6, "normalised scale").
+
+    Every layer is a per-point linear (a 1x1 convolution); the condition per point is ``c = [x, z, sigma]``
+    (``d + zdim + 1`` channels, the raw ``sigma``). Layout:
+
+    * ``"add"``: input linear ``c -> hidden``; ``n_blocks`` blocks
+      ``h <- h + W1 relu(BN(W0 relu(BN(h)))) + W_c c`` (``W_c`` with bias); head ``relu(BN(h)) -> d``.
+      4,035,075 parameters at ``d=3, zdim=128, hidden=256, n_blocks=24`` (the official 4.04M).
+    * ``"cbn"``: input linear ``c -> hidden``; ``n_blocks`` blocks
+      ``h <- h + W1 relu(CBN(W0 relu(CBN(h, c)), c))``; head ``relu(CBN(h, c)) -> d``; each CBN has two linears
+      ``c -> hidden`` (gamma, beta). 4,387,331 parameters at ``n_blocks=16`` (the official 4.39M).
+
+    ``W1`` of every block is zero-initialised, so a fresh block adds only its condition term. Batch-norm
+    statistics are taken over all ``B * M`` points of the batch (as a 1x1 conv + ``BatchNorm1d`` does).
+
+    The condition is never materialised: a linear of ``c`` is computed as ``W_x x + (W_z z + w_s sigma + b)``, the
+    bracket once per shape for all layers in one matrix product, ``W_x x`` fused into a batched ``baddbmm``.
+    This is exactly the same function as the per-point linear of the concatenation (see the tests).
+
+    Args:
+        dim: spatial dimension ``d`` (2 or 3).
+        zdim: size of the latent code.
+        hidden: width ``C`` of every hidden layer.
+        n_blocks: number of ResNet blocks (official: 24 for ``"add"``, 16 for ``"cbn"``).
+        block: ``"add"`` or ``"cbn"``.
+
+    Shapes:
+        ``forward(x (B, M, d), sigma (B,), z (B, zdim)) -> (B, M, d)``, the predicted ``sigma^2 * score``; any
+        ``M``. In train mode ``B * M >= 2``.
+
+    Raises:
+        ValueError: wrong shapes (``x`` not ``(B, M, d)``, ``sigma`` not ``(B,)``, ``z`` not ``(B, zdim)``).
+        Values are not checked here (the hot path); :class:`~gfcore.models.ShapeGF` checks them up front.
+
+    Taught in chapter 4/5.
+    """
+
+    def __init__(self, dim: int = 3, zdim: int = 128, hidden: int = 256, n_blocks: int = 24, block: str = "add"):
+        super().__init__()
+        _checks.positive_int("dim", dim)
+        _checks.positive_int("zdim", zdim)
+        _checks.positive_int("hidden", hidden)
+        _checks.positive_int("n_blocks", n_blocks)
+        _checks.choice("block", block, BLOCKS)
+        self.dim, self.zdim, self.hidden, self.n_blocks, self.block = dim, zdim, hidden, n_blocks, block
+        c_dim = dim + zdim + 1
+        self.c_dim = c_dim
+        self.inp = nn.Linear(c_dim, hidden)
+        if block == "add":
+            self.blocks = nn.ModuleList(_AddBlock(c_dim, hidden) for _ in range(n_blocks))
+            self.out_norm = nn.BatchNorm1d(hidden)
+        else:
+            self.blocks = nn.ModuleList(_CBNBlock(c_dim, hidden) for _ in range(n_blocks))
+            self.out_norm = _CondBatchNorm(c_dim, hidden)
+        self.out = nn.Linear(hidden, dim)
+
+    # -- the linears that read the condition c, in the order forward() consumes them ------------------------
+    def _cond_params(self):
+        """``(weight (n * C, c_dim), bias (n * C,))`` of every linear of ``c``, concatenated.
+
+        For ``"add"`` the bias of each block's ``W1`` is folded into its ``W_c`` bias (both are constant terms).
+        """
+        weights, biases = [self.inp.weight], [self.inp.bias]
+        if self.block == "add":
+            for blk in self.blocks:
+                weights.append(blk.fc_c.weight)
+                biases.append(blk.fc_c.bias + blk.fc1.bias)
+        else:
+            norms = [n for blk in self.blocks for n in (blk.norm0, blk.norm1)] + [self.out_norm]
+            for n in norms:
+                weights += [n.gamma.weight, n.beta.weight]
+                biases += [n.gamma.bias, n.beta.bias]
+        return torch.cat(weights), torch.cat(biases)
+
+    def _check(self, x, sigma, z):
+        if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != self.dim:
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x must be (B, M, {self.dim}), got {got}")
+        batch = x.shape[0]
+        if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != self.zdim:
+            got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+            raise ValueError(f"z must be (B, zdim={self.zdim}), got {got}")
+        if z.shape[0] != batch:
+            raise ValueError(f"z has {z.shape[0]} codes but x has {batch} shapes")
+        if not isinstance(sigma, torch.Tensor):
+            sigma = torch.full((batch,), float(sigma), device=x.device, dtype=x.dtype)
+        elif sigma.dim() == 0:
+            sigma = sigma.to(x.dtype).expand(batch)
+        if sigma.dim() != 1 or sigma.shape[0] != batch:
+            raise ValueError(f"sigma must be (B,) with B={batch}, got shape {tuple(sigma.shape)}")
+        return sigma
+
+    def forward(self, x: torch.Tensor, sigma, z: torch.Tensor) -> torch.Tensor:
+        sigma = self._check(x, sigma, z)
+        batch, m, d = x.shape
+        hidden = self.hidden
+        weight, bias = self._cond_params()
+        zs = torch.cat([z, sigma.to(z.dtype).unsqueeze(1)], dim=1)               # (B, zdim + 1)
+        shape_terms = F.linear(zs, weight[:, d:], bias)                        # (B, n * C): once per shape
+        w_x = weight[:, :d]                                                    # (n * C, d)
+
+        def cond(i: int, width: int = hidden) -> torch.Tensor:
+            """The ``i``-th linear of ``c``, ``(B, M, width)``: per-shape term + ``W_x x`` in one baddbmm."""
+            s = shape_terms[:, i * hidden:i * hidden + width].unsqueeze(1)
+            wt = w_x[i * hidden:i * hidden + width].t().unsqueeze(0).expand(batch, d, width)
+            return torch.baddbmm(s, x.to(s.dtype), wt.to(s.dtype))
+
+        def mm_acc(acc: torch.Tensor, a: torch.Tensor, lin: nn.Linear) -> torch.Tensor:
+            """``acc + a @ W^T`` (no bias) as one GEMM: ``(B, M, C)``."""
+            return torch.addmm(acc.reshape(-1, hidden), a.reshape(-1, hidden), lin.weight.t()).view(batch, m, -1)
+
+        h = cond(0)
+        if self.block == "add":
+            for i, blk in enumerate(self.blocks, start=1):
+                a = torch.relu(pointwise_bn(blk.bn0, h))
+                a = torch.relu(pointwise_bn(blk.bn1, blk.fc0(a)))
+                h = mm_acc(h + cond(i), a, blk.fc1)                            # h + W_c c + b1 + W1 a
+            out = torch.relu(pointwise_bn(self.out_norm, h))
+        else:
+            k = 1
+
+            def cond_bn(norm: _CondBatchNorm, h: torch.Tensor) -> torch.Tensor:
+                nonlocal k
+                gamma, beta = cond(k, 2 * hidden).chunk(2, dim=-1)            # adjacent in the concatenation
+                k += 2
+                return torch.addcmul(beta, pointwise_bn(norm.bn, h), gamma)
+
+            for blk in self.blocks:
+                a = torch.relu(cond_bn(blk.norm0, h))
+                a = torch.relu(cond_bn(blk.norm1, blk.fc0(a)))
+                h = mm_acc(h, a, blk.fc1) + blk.fc1.bias
+            out = torch.relu(cond_bn(self.out_norm, h))
+        out = self.out(out)
+        return out.float() if out.dtype in (torch.float16, torch.bfloat16) else out

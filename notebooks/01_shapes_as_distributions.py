@@ -1,0 +1,267 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 1. Shapes as distributions
+#
+# ShapeGF {cite}`cai2020shapegf` starts from one idea: **a shape is a probability distribution** whose mass
+# lies on its surface. A point cloud is then nothing more than a set of samples from that distribution, and
+# generating a shape means sampling from it. To sample, ShapeGF learns the *gradient of the log-density*
+# (the *score*), which for a smoothed shape points from anywhere in space back toward the surface.
+#
+# In this chapter you will
+#
+# - draw 2D shapes as point sets sampled uniformly along their outlines,
+# - smooth them with a Gaussian of width $\sigma$ and look at the resulting density,
+# - derive the closed-form gradient field of the smoothed shape and see that it is an *attention* over the points,
+# - watch what $\sigma$ does to the field, and check the formula against finite differences.
+#
+# **gfcore names used:** `gfcore.data.shapes2d.sample`, `gfcore.data.shapes2d.dense`,
+# `gfcore.fields.smoothed_log_density`, `gfcore.fields.smoothed_score`, `gfcore.fields.distance_to_points`,
+# `gfcore.viz.plot_field`, `gfcore.viz.plot_points`, `gfcore.viz.grid`, `gfcore.viz.animate_sigma`,
+# `gfcore.viz.field_sigma_slider`, `gfcore.viz.to_html`.
+
+# %% tags=["remove-output"]
+try:
+    import gfcore
+except ImportError:  # on Colab: install the library from the book's repository (Colab's torch is kept)
+    # %pip install -q "gfcore @ git+https://github.com/gfbook/gfbook"
+    import gfcore
+
+# %%
+import inspect
+
+import matplotlib.pyplot as plt
+import torch
+
+import gfcore.data.shapes2d
+import gfcore.viz
+
+generator = gfcore.utils.seed_everything(0)
+device = gfcore.utils.default_device()
+print(gfcore.config.describe())
+
+# %% [markdown]
+# All sizes of this chapter come from one cell. `GF_MODE=fast` (what CI runs on a CPU) and `GF_MODE=full`
+# (the default on a GPU) run the same code; only the numbers change.
+
+# %%
+NUM_POINTS = gfcore.config.choose(fast=400, full=2000)   # points sampled on each shape
+RESOLUTION = gfcore.config.choose(fast=24, full=40)      # field plots: RESOLUTION x RESOLUTION arrows
+NUM_QUERIES = gfcore.config.choose(fast=2000, full=20000)  # random queries for the checks
+SLIDER_SIGMAS = torch.logspace(-1.7, -0.2, gfcore.config.choose(fast=8, full=24)).tolist()
+
+# %% [markdown]
+# ## A shape is a distribution on its outline
+#
+# Let $\mathcal{S} \subset \mathbb{R}^d$ be the surface of a shape (in 2D: its outline). ShapeGF treats the
+# shape as the uniform distribution $P$ on $\mathcal{S}$: sampling $P$ gives points spread evenly along the
+# outline. A point cloud $X = \{x_i\}_{i=1}^N$ is $N$ such samples. `gfcore.data.shapes2d` draws them for a few
+# procedural outlines and for any text glyph of matplotlib's bundled font, sampling uniformly *by arc length*
+# (so long straight edges get as many points per unit length as tight curves).
+
+# %%
+names = ["circle", "square", "star", "heart", "spiral", "glyph:A", "glyph:g", "glyph:8"]
+clouds = {name: gfcore.data.shapes2d.sample(name, NUM_POINTS, generator=generator) for name in names}
+
+fig, axes = plt.subplots(1, len(names), figsize=(2.0 * len(names), 2.3))
+for ax, name in zip(axes, names):
+    gfcore.viz.plot_points(ax, clouds[name], s=1.5, color="C0")
+    gfcore.viz.setup_axes(ax, (-1.1, 1.1, -1.1, 1.1), title=name)
+fig.suptitle(f"Figure 1.1 - {NUM_POINTS} points sampled uniformly along each outline", y=1.02)
+plt.show()
+
+# %% [markdown]
+# Each panel is one sample from one distribution. A second call gives *different points on the same shape*:
+# the shape is the distribution, not the points. That is what lets ShapeGF produce clouds of any size.
+#
+# ## Smoothing: from a thin shape to a density everywhere
+#
+# The uniform distribution on a curve has no density in the plane (all its mass sits on a set of zero area), so
+# its log-density has no gradient we could follow from far away. ShapeGF convolves it with an isotropic Gaussian
+# of width $\sigma$. For the sampled points this gives a mixture of $N$ Gaussians,
+#
+# $$
+# A_\sigma(x) \;=\; \frac{1}{N}\sum_{i=1}^N \mathcal{N}\!\left(x;\, x_i,\, \sigma^2 I\right)
+#   \;=\; \frac{1}{N}\sum_{i=1}^N \frac{1}{(2\pi\sigma^2)^{d/2}}
+#   \exp\!\left(-\frac{\lVert x - x_i\rVert^2}{2\sigma^2}\right),
+# $$ (eq-smoothed-density)
+#
+# which approaches the smoothed shape $Q_\sigma$ as $N$ grows. `gfcore.fields.smoothed_log_density` evaluates
+# $\log A_\sigma$ with a log-sum-exp, so it stays finite even a long way from every point, where each
+# exponential on its own underflows to zero.
+
+# %%
+star = clouds["star"]
+grid_x, xx, yy = gfcore.viz.grid((-1.5, 1.5, -1.5, 1.5), 160)
+density_sigmas = [0.03, 0.1, 0.3]
+log_density = {s: gfcore.fields.smoothed_log_density(grid_x, star, s).reshape(xx.shape) for s in density_sigmas}
+
+fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
+for ax, s in zip(axes, density_sigmas):
+    im = ax.imshow(log_density[s].numpy(), origin="lower", extent=(-1.5, 1.5, -1.5, 1.5), cmap="magma",
+                   vmin=float(log_density[s].max()) - 12, vmax=float(log_density[s].max()))
+    gfcore.viz.setup_axes(ax, (-1.5, 1.5, -1.5, 1.5), title=rf"$\log A_\sigma(x)$, $\sigma = {s}$")
+    fig.colorbar(im, ax=ax, shrink=0.8)
+fig.suptitle("Figure 1.2 - the log-density of the smoothed star for three widths", y=1.02)
+plt.show()
+
+# %% [markdown]
+# With a small $\sigma$ the density is a thin ridge along the outline and drops by many orders of magnitude a
+# short distance away; with a large $\sigma$ the star melts into a blob whose maximum sits near its centre of
+# mass. Small $\sigma$ keeps the detail, large $\sigma$ reaches far. Both facts will matter.
+#
+# ## The gradient field in closed form
+#
+# Differentiating the logarithm of {eq}`eq-smoothed-density` gives the score of the smoothed point set,
+#
+# $$
+# \nabla_x \log A_\sigma(x) \;=\; \frac{1}{\sigma^2}\Big(-x + \sum_{i=1}^N w_i(x)\, x_i\Big),
+# \qquad
+# w_i(x) \;=\; \operatorname{softmax}_i\!\left(-\frac{\lVert x - x_i\rVert^2}{2\sigma^2}\right).
+# $$ (eq-closed-form-score)
+#
+# Read it as: *move from $x$ toward a weighted average of the points, where nearby points weigh more*. The
+# weights are a softmax over the points, i.e. an **attention** of the query $x$ over keys and values $x_i$. Since
+# $-\lVert x - x_i\rVert^2 = -\lVert x\rVert^2 + 2\,x\cdot x_i - \lVert x_i\rVert^2$ and the first term is the same
+# for every $i$, the logits are $(x\cdot x_i - \lVert x_i\rVert^2/2)/\sigma^2$: a dot product between
+# $[x/\sigma^2, 1/\sigma^2]$ and $[x_i, -\lVert x_i\rVert^2/2]$. That is why gfcore can hand the field to
+# PyTorch's fused attention kernel on a GPU, which never builds the $M \times N$ matrix of weights. The library's
+# implementation, shown here rather than rewritten:
+
+# %%
+print(inspect.getsource(gfcore.fields.smoothed_score).split('"""')[2])
+
+# %% [markdown]
+# Multiplying the score by $\sigma^2$ gives the *displacement* $\sum_i w_i x_i - x$ from $x$ to the weighted
+# average of the points. The official ShapeGF network predicts exactly this quantity, $\sigma^2$ times the score.
+#
+# Here is the field of the star for three widths. Streamlines show the direction; colour shows
+# $\log_{10}$ of the magnitude.
+
+# %%
+field_sigmas = [0.03, 0.1, 0.3]
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.9))
+for ax, s in zip(axes, field_sigmas):
+    gfcore.viz.plot_field(ax, lambda x, sig: gfcore.fields.smoothed_score(x, star, sig), sigma=s,
+                          resolution=RESOLUTION, colorbar=True)
+    gfcore.viz.plot_points(ax, star, s=1, color="C3")
+    ax.set_title(rf"$\nabla_x \log A_\sigma$, $\sigma = {s}$")
+fig.suptitle("Figure 1.3 - the closed-form gradient field of the star", y=1.02)
+plt.show()
+
+# %% [markdown]
+# At $\sigma = 0.03$ the streamlines run straight onto the nearest part of the outline: the field is sharp near
+# the shape, but far away it is dominated by whichever few points happen to be closest. At $\sigma = 0.3$ the
+# field is smooth everywhere and points inward, but it no longer resolves the star's tips: streams end near the
+# middle. No single $\sigma$ is right for every place; chapters 2 and 3 use a whole ladder of them.
+#
+# ## What $\sigma$ does: a slider
+#
+# In a live notebook (Colab or Jupyter) the widget below redraws the field as you move $\sigma$. The published
+# book is static, so the animation under it plays the same sweep.
+
+# %%
+gfcore.viz.field_sigma_slider(star, SLIDER_SIGMAS, resolution=RESOLUTION)
+
+# %%
+gfcore.viz.to_html(gfcore.viz.animate_sigma(star, SLIDER_SIGMAS, resolution=RESOLUTION))
+
+# %% [markdown]
+# ## Checking the formula
+#
+# Two checks, which also end this chapter as asserts.
+#
+# **The closed form is the gradient of the log-density.** A central finite difference of
+# `smoothed_log_density` in float64 must match `smoothed_score` to many digits.
+
+# %%
+queries = (torch.rand(NUM_QUERIES, 2, generator=generator, dtype=torch.float64) * 3 - 1.5)
+star64 = star.double()
+h = 1e-5
+fd_errors = {}
+for s in [0.03, 0.1, 0.3]:
+    score = gfcore.fields.smoothed_score(queries, star64, s)
+    fd = torch.stack([(gfcore.fields.smoothed_log_density(queries + h * e, star64, s)
+                       - gfcore.fields.smoothed_log_density(queries - h * e, star64, s)) / (2 * h)
+                      for e in torch.eye(2, dtype=torch.float64)], dim=-1)
+    fd_errors[s] = float(((fd - score).norm(dim=-1) / score.norm(dim=-1).clamp_min(1e-8)).max())
+    print(f"sigma = {s:4}: max relative error of the closed form vs finite differences = {fd_errors[s]:.2e}")
+
+# %% [markdown]
+# **The field points toward the shape, and $\sigma^2 \lVert\nabla \log A_\sigma\rVert$ measures the distance to
+# it.** For a query at distance $r \gg \sigma$ from the outline, the weights concentrate on the nearest points, so
+# $\sigma^2 \nabla \log A_\sigma(x)$ is (almost) the vector to the nearest point on the shape. We compare its
+# direction and length with the true nearest-point vector, computed against a dense outline. This is the
+# observation behind chapter 8, where the field becomes a distance function and then a surface.
+
+# %%
+outline = gfcore.data.shapes2d.dense("star", 20000, dtype=torch.float64)
+queries32 = queries.float()
+dist = gfcore.fields.distance_to_points(queries32, outline.float())
+nearest = outline.float()[torch.cdist(queries32, outline.float()).argmin(dim=1)]
+to_shape = nearest - queries32
+sigma_check = 0.05
+disp = sigma_check**2 * gfcore.fields.smoothed_score(queries32, star, sigma_check)
+band = dist > 3 * sigma_check        # far enough from the outline for the nearest-point picture to hold
+cosine = torch.nn.functional.cosine_similarity(disp[band], to_shape[band], dim=-1)
+ratio = disp[band].norm(dim=-1) / dist[band]
+print(f"{int(band.sum())} queries farther than 3 sigma from the star (sigma = {sigma_check})")
+print(f"median cosine(sigma^2 * score, vector to nearest outline point) = {cosine.median():.4f}")
+print(f"fraction with cosine > 0.9: {(cosine > 0.9).float().mean():.3f}")
+print(f"median |sigma^2 * score| / distance = {ratio.median():.3f}")
+
+fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.8))
+axes[0].hist(cosine.numpy(), bins=50, color="C0", log=True)
+axes[0].set(xlabel="cosine similarity", ylabel="queries (log scale)", title="direction")
+axes[1].scatter(dist[band].numpy(), disp[band].norm(dim=-1).numpy(), s=2, alpha=0.5)
+axes[1].plot([0, float(dist.max())], [0, float(dist.max())], "k--", lw=1, label="y = x")
+axes[1].set(xlabel="distance to the star", ylabel=r"$\sigma^2\,|\nabla \log A_\sigma|$", title="length")
+axes[1].legend()
+fig.suptitle(rf"Figure 1.4 - $\sigma^2\nabla\log A_\sigma$ vs the vector to the nearest outline point, "
+             rf"$\sigma={sigma_check}$", y=1.03)
+plt.show()
+
+# %% [markdown]
+# The directions agree almost everywhere and the length follows the distance along the diagonal. The exceptions
+# sit on the *medial axis* of the star (points equally far from two parts of the outline, such as the centre and
+# the lines between neighbouring tips), where the nearest points pull in different directions and their average
+# lies in between. The same bifurcations return in chapter 8 as a failure case of surfaces from gradients.
+#
+# ## Summary
+#
+# - A shape is the uniform distribution on its surface; a point cloud is a sample of it.
+# - Smoothing with a Gaussian of width $\sigma$ gives a density everywhere, eq. {eq}`eq-smoothed-density`.
+# - Its score has the closed form {eq}`eq-closed-form-score`: an attention-weighted pull toward the points,
+#   divided by $\sigma^2$. Multiplied by $\sigma^2$ it is a displacement toward the shape.
+# - Small $\sigma$: sharp but only reliable near the shape. Large $\sigma$: reaches far but blurs the detail.
+#
+# ## Exercises
+#
+# 1. Replace the star by `"glyph:B"`. Where does the field have bifurcations? *Check:* plot the cosine of
+#    Figure 1.4 against position (`plt.scatter(queries[band, 0], queries[band, 1], c=cosine)`); low values trace
+#    the medial axis.
+# 2. Halve `NUM_POINTS` and redraw Figure 1.3 at $\sigma = 0.03$. *Check:* the field develops ripples between
+#    neighbouring points once their spacing exceeds about $\sigma$.
+# 3. Show that for $\sigma \to \infty$ the field tends to $(\bar x - x)/\sigma^2$, with $\bar x$ the centroid.
+#    *Check:* compare `smoothed_score(x, star, 50.0) * 50**2` with `star.mean(0) - x`.
+# 4. Time `gfcore.fields.smoothed_score` with `method="direct"` and `method="attention"` for 100,000 queries.
+#    *Check:* both agree to float32 precision; `bench/field.py` measures the speed properly.
+
+# %%
+# The science this chapter showed; nbval fails the build if it stops being true.
+assert max(fd_errors.values()) < 1e-4, fd_errors
+assert cosine.median() > 0.95, float(cosine.median())
+assert (cosine > 0.9).float().mean() > 0.85, float((cosine > 0.9).float().mean())
+assert 0.8 < ratio.median() < 1.2, float(ratio.median())
+print("chapter 1 checks passed")

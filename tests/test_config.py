@@ -1,0 +1,36 @@
+"""gfcore.config: the GF_MODE switch."""
+import pytest
+import torch
+
+from gfcore import config
+
+
+@pytest.mark.parametrize("value,expected", [("fast", "fast"), ("full", "full"), (" FULL ", "full")])
+def test_mode_from_env(monkeypatch, value, expected):
+    monkeypatch.setenv("GF_MODE", value)
+    assert config.mode() == expected
+    assert config.choose(fast=1, full=2) == (1 if expected == "fast" else 2)
+
+
+def test_mode_default_by_device(monkeypatch):
+    monkeypatch.delenv("GF_MODE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert config.mode() == "fast"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert config.mode() == "full"
+
+
+def test_invalid_mode(monkeypatch):
+    monkeypatch.setenv("GF_MODE", "turbo")
+    with pytest.raises(ValueError, match="GF_MODE"):
+        config.mode()
+    with pytest.raises(ValueError, match="GF_MODE"):
+        config.choose(fast=1, full=2)
+
+
+def test_describe(monkeypatch):
+    monkeypatch.setenv("GF_MODE", "fast")
+    line = config.describe("cpu")
+    assert "GF_MODE=fast" in line and torch.__version__ in line and "device=cpu" in line
+    monkeypatch.setenv("GF_MODE", "full")
+    assert "GF_MODE=full" in config.describe()

@@ -1,0 +1,279 @@
+"""gfcore.models: PointNetEncoder, ScoreDecoder, ShapeGF."""
+import pytest
+import torch
+from torch import nn
+
+from gfcore.models import PointNetEncoder, ScoreDecoder, ShapeGF, ToyScoreNet
+from gfcore.models.encoder import pointwise_bn
+
+
+def nparams(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def reference_decoder(dec: ScoreDecoder, x, sigma, z):
+    """The decoder written the naive way: materialise c = [x, z, sigma] per point, apply each layer as is."""
+    b, m, d = x.shape
+    c = torch.cat([x, z.unsqueeze(1).expand(b, m, -1), sigma.view(b, 1, 1).expand(b, m, 1)], dim=-1)
+
+    def cbn(norm, h):
+        return pointwise_bn(norm.bn, h) * norm.gamma(c) + norm.beta(c)
+
+    h = dec.inp(c)
+    for blk in dec.blocks:
+        if dec.block == "add":
+            a = blk.fc0(torch.relu(pointwise_bn(blk.bn0, h)))
+            h = h + blk.fc1(torch.relu(pointwise_bn(blk.bn1, a))) + blk.fc_c(c)
+        else:
+            a = blk.fc0(torch.relu(cbn(blk.norm0, h)))
+            h = h + blk.fc1(torch.relu(cbn(blk.norm1, a)))
+    h = torch.relu(pointwise_bn(dec.out_norm, h) if dec.block == "add" else cbn(dec.out_norm, h))
+    return dec.out(h)
+
+
+def perturb_(module, scale=0.05, seed=0):
+    """Make every parameter non-trivial (zero-initialised layers included)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=g))
+
+
+# -- parameter counts (reference.md: encoder ~0.37M, add-24 ~4.04M, cbn-16 ~4.39M) -----------------------------
+def test_parameter_counts_match_official():
+    assert nparams(PointNetEncoder(3, 128)) == pytest.approx(0.37e6, rel=0.02)
+    add = nparams(ScoreDecoder(3, 128, 256, 24, "add"))
+    cbn = nparams(ScoreDecoder(3, 128, 256, 16, "cbn"))
+    assert add == pytest.approx(4.04e6, rel=0.01)
+    assert cbn == pytest.approx(4.39e6, rel=0.01)
+    assert (add, cbn) == (4_035_075, 4_387_331)  # the layout documented in ScoreDecoder
+
+
+# -- encoder --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dim", [2, 3])
+@pytest.mark.parametrize("train", [False, True])
+def test_encoder_shape_and_permutation_invariance(dim, train):
+    torch.manual_seed(0)
+    enc = PointNetEncoder(in_dim=dim, zdim=16).double().train(train)
+    perturb_(enc)
+    pts = torch.randn(3, 50, dim, dtype=torch.float64)
+    perm = torch.randperm(50)
+    z1 = enc(pts)
+    z2 = enc(pts[:, perm])
+    assert z1.shape == (3, 16)
+    torch.testing.assert_close(z1, z2, atol=1e-10, rtol=1e-10)  # only summation order differs
+    assert not torch.allclose(z1[0], z1[1])
+
+
+def test_encoder_any_num_points():
+    enc = PointNetEncoder(in_dim=3, zdim=8).eval()
+    for n in (1, 7, 300):
+        assert enc(torch.randn(2, n, 3)).shape == (2, 8)
+
+
+def test_encoder_rejects_bad_input():
+    enc = PointNetEncoder(in_dim=3, zdim=8)
+    with pytest.raises(ValueError, match="points"):
+        enc(torch.randn(2, 10, 2))
+    with pytest.raises(ValueError, match="points"):
+        enc(torch.randn(10, 3))
+    bad = torch.randn(2, 10, 3)
+    bad[0, 3, 1] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        enc(bad)
+    with pytest.raises(ValueError, match="batch"):
+        enc.train()(torch.randn(1, 10, 3))
+
+
+# -- decoder --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("block", ["add", "cbn"])
+@pytest.mark.parametrize("dim", [2, 3])
+@pytest.mark.parametrize("train", [True, False])
+def test_decoder_matches_naive_reference(block, dim, train):
+    torch.manual_seed(1)
+    dec = ScoreDecoder(dim=dim, zdim=8, hidden=32, n_blocks=3, block=block).double()
+    perturb_(dec)
+    dec.train(train)
+    x = torch.randn(4, 20, dim, dtype=torch.float64)
+    sigma = torch.tensor([1.0, 0.3, 0.05, 0.01], dtype=torch.float64)
+    z = torch.randn(4, 8, dtype=torch.float64)
+    out = dec(x, sigma, z)
+    assert out.shape == (4, 20, dim)
+    torch.testing.assert_close(out, reference_decoder(dec, x, sigma, z))
+
+
+def test_decoder_gradients_match_reference():
+    torch.manual_seed(2)
+    dec = ScoreDecoder(dim=3, zdim=4, hidden=16, n_blocks=2, block="cbn").double()
+    perturb_(dec)
+    x = torch.randn(2, 9, 3, dtype=torch.float64)
+    sigma = torch.tensor([0.5, 0.1], dtype=torch.float64)
+    z = torch.randn(2, 4, dtype=torch.float64)
+    grads = []
+    for fn in (dec, lambda *a: reference_decoder(dec, *a)):
+        dec.zero_grad()
+        fn(x, sigma, z).square().sum().backward()
+        grads.append([p.grad.clone() for p in dec.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
+
+
+def test_fresh_add_blocks_are_identity_residual():
+    """W1 = 0: the BN-ReLU-W0 branch contributes nothing, so W0 can be anything and gets no gradient."""
+    torch.manual_seed(3)
+    dec = ScoreDecoder(dim=3, zdim=8, hidden=32, n_blocks=4, block="add").eval()
+    x, sigma, z = torch.randn(2, 30, 3), torch.tensor([0.5, 0.1]), torch.randn(2, 8)
+    out = dec(x, sigma, z)
+    out.square().sum().backward()
+    for blk in dec.blocks:
+        assert torch.count_nonzero(blk.fc1.weight) == 0
+        assert torch.count_nonzero(blk.fc0.weight.grad) == 0
+        assert torch.count_nonzero(blk.fc1.weight.grad) > 0
+    with torch.no_grad():
+        for blk in dec.blocks:
+            blk.fc0.weight.normal_()
+    torch.testing.assert_close(dec(x, sigma, z), out)
+
+
+def test_cbn_uses_z_and_sigma():
+    torch.manual_seed(4)
+    dec = ScoreDecoder(dim=2, zdim=8, hidden=32, n_blocks=2, block="cbn").eval()
+    x, sigma = torch.randn(1, 40, 2), torch.tensor([0.2])
+    z1, z2 = torch.randn(1, 8), torch.randn(1, 8)
+    # fresh: gamma = 1, beta = 0 whatever c is
+    for norm in [dec.blocks[0].norm0, dec.out_norm]:
+        assert torch.count_nonzero(norm.gamma.weight) == 0 and torch.all(norm.gamma.bias == 1)
+    # after two optimizer steps the CBN layers read c = [x, z, sigma]
+    opt = torch.optim.SGD(dec.parameters(), lr=0.1)
+    for _ in range(2):
+        dec.train()
+        opt.zero_grad()
+        dec(torch.randn(4, 40, 2), torch.rand(4) + 0.1, torch.randn(4, 8)).square().mean().backward()
+        opt.step()
+    dec.eval()
+    assert torch.count_nonzero(dec.blocks[0].norm0.gamma.weight) > 0
+    assert not torch.allclose(dec(x, sigma, z1), dec(x, sigma, z2))
+    assert not torch.allclose(dec(x, sigma, z1), dec(x, sigma * 2, z1))
+
+
+def test_decoder_rejects_bad_shapes():
+    dec = ScoreDecoder(dim=3, zdim=8, hidden=16, n_blocks=1)
+    x, sigma, z = torch.randn(2, 5, 3), torch.tensor([0.1, 0.2]), torch.randn(2, 8)
+    with pytest.raises(ValueError, match="x must be"):
+        dec(torch.randn(2, 5, 2), sigma, z)
+    with pytest.raises(ValueError, match="z must be"):
+        dec(x, sigma, torch.randn(2, 7))
+    with pytest.raises(ValueError, match="z has 3 codes"):
+        dec(x, sigma, torch.randn(3, 8))
+    with pytest.raises(ValueError, match="sigma"):
+        dec(x, torch.tensor([0.1, 0.2, 0.3]), z)
+
+
+@pytest.mark.parametrize("block", ["add", "cbn"])
+def test_decoder_bf16_autocast_runs(block):
+    dec = ScoreDecoder(dim=3, zdim=8, hidden=32, n_blocks=2, block=block)
+    perturb_(dec)
+    x, sigma, z = torch.randn(2, 64, 3), torch.tensor([0.5, 0.1]), torch.randn(2, 8)
+    ref = dec(x, sigma, z)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = dec(x, sigma, z)
+    assert out.dtype == torch.float32
+    assert torch.isfinite(out).all()
+    assert (out - ref).abs().max() < 0.1 * ref.abs().max() + 0.05
+
+
+# -- ShapeGF --------------------------------------------------------------------------------------------------
+def small(dim=2, block="add"):
+    torch.manual_seed(5)
+    return ShapeGF(dim=dim, zdim=8, hidden=32, n_blocks=2, block=block)
+
+
+def test_shapegf_config_rebuilds():
+    m = small(block="cbn")
+    assert m.config == {"dim": 2, "zdim": 8, "hidden": 32, "n_blocks": 2, "block": "cbn"}
+    m2 = ShapeGF.from_config(m.config)
+    m2.load_state_dict(m.state_dict())
+    with pytest.raises(ValueError, match="unknown model config keys"):
+        ShapeGF.from_config({**m.config, "widht": 3})
+
+
+def test_score_is_decoder_over_sigma_squared():
+    m = small(dim=3)
+    perturb_(m)
+    m.eval()
+    x, sigma, z = torch.randn(2, 10, 3), torch.tensor([0.5, 0.02]), torch.randn(2, 8)
+    torch.testing.assert_close(m.score(x, sigma, z), m.decoder(x, sigma, z) / sigma.view(2, 1, 1) ** 2)
+    torch.testing.assert_close(m.score_fn(z)(x, sigma), m.score(x, sigma, z))
+
+
+def test_loss_is_the_official_normalisation():
+    """With weighting "shapegf": 0.5 / sigma * mean_n |decoder(x~) + sigma eps|^2 (sum over coordinates)."""
+    m = small(dim=2).double()
+    perturb_(m)
+    pts = torch.randn(3, 16, 2, dtype=torch.float64)
+    sigmas = torch.tensor([1.0, 0.1, 0.01], dtype=torch.float64)
+    loss, sig = m.loss(pts, sigmas, generator=torch.Generator().manual_seed(0), return_sigma=True)
+    g = torch.Generator().manual_seed(0)
+    idx = torch.randint(3, (3,), generator=g)
+    eps = torch.randn(pts.shape, generator=g, dtype=torch.float64)
+    s = sigmas[idx]
+    torch.testing.assert_close(sig, s)
+    z = m.encode(pts)
+    pred = m.decoder(pts + s.view(3, 1, 1) * eps, s, z)
+    expect = 0.5 / s * (pred + s.view(3, 1, 1) * eps).square().sum(-1).mean(-1)
+    torch.testing.assert_close(loss, expect)
+    assert loss.shape == (3,)
+
+
+@pytest.mark.parametrize("num_points", [7, 300])
+def test_decode_any_num_points_and_restores_mode(num_points):
+    m = small(dim=2).train()
+    z = torch.randn(3, 8)
+    out = m.decode(z, num_points, steps_per_sigma=2, generator=torch.Generator().manual_seed(0))
+    assert out.shape == (3, num_points, 2)
+    assert m.training
+    pts = torch.randn(3, 50, 2)
+    rec, traj = m.reconstruct(pts, num_points, steps_per_sigma=1, return_trajectory=True,
+                              sigmas=torch.tensor([1.0, 0.1]))
+    assert rec.shape == (3, num_points, 2) and traj.shape == (3, 3, num_points, 2)
+    assert m.training
+    m.eval()
+    m.decode(z, 5, steps_per_sigma=1)
+    assert not m.training
+
+
+def test_decode_is_reproducible_with_generator():
+    m = small(dim=3)
+    z = torch.randn(2, 8)
+    a = m.decode(z, 20, steps_per_sigma=1, generator=torch.Generator().manual_seed(3))
+    b = m.decode(z, 20, steps_per_sigma=1, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+
+
+def test_shapegf_rejects_bad_input():
+    m = small(dim=3)
+    with pytest.raises(ValueError, match="points"):
+        m.encode(torch.randn(2, 10, 2))                       # wrong dim
+    nan = torch.randn(2, 10, 3)
+    nan[1, 2, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        m.encode(nan)
+    with pytest.raises(ValueError, match="NaN"):
+        m.loss(nan, torch.tensor([0.1]))
+    with pytest.raises(ValueError, match="zdim"):
+        m.decode(torch.randn(2, 5), 10)                       # wrong zdim
+    z_nan = torch.randn(2, 8)
+    z_nan[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="z contains"):
+        m.decode(z_nan, 10)
+    with pytest.raises(ValueError, match="z has 3 codes"):
+        m.score(torch.randn(2, 10, 3), torch.tensor([0.1, 0.1]), torch.randn(3, 8))   # z batch mismatch
+    with pytest.raises(ValueError, match="num_points"):
+        m.decode(torch.randn(2, 8), 0)
+
+
+def test_models_exports():
+    import gfcore.models as gm
+
+    assert set(gm.__all__) >= {"PointNetEncoder", "ScoreDecoder", "ShapeGF", "ToyScoreNet"}
+    assert isinstance(ToyScoreNet(), nn.Module)
