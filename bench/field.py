@@ -131,7 +131,15 @@ g = torch.Generator().manual_seed(0)
 p = torch.nn.functional.normalize(torch.randn(n, 3, generator=g), dim=-1)
 x = p[torch.randint(n, (m,), generator=g)] + 0.05 * torch.randn(m, 3, generator=g)
 fields.smoothed_score(x[:1000], p, 0.05, method={method!r})   # load kernels before the baseline
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def rss_kib():  # current resident set; ru_maxrss is a high-water mark that imports may already have set
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = rss_kib()
 t0 = time.perf_counter()
 with torch.no_grad():
     fields.smoothed_score(x, p, 0.05, method={method!r})
@@ -148,7 +156,7 @@ def memory_cpu(m, n, methods):
         res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         mib, secs = (float(v) for v in res.stdout.split())
         rows.append({"method": f"gfcore {method}", "peak_mib": mib, "seconds": secs,
-                     "measure": "peak RSS delta (ru_maxrss) in a fresh process, inputs excluded"})
+                     "measure": "peak RSS (ru_maxrss) minus RSS before the call, fresh process, inputs excluded; an upper bound (the allocator may keep freed memory resident), seen 25-390 MiB run to run"})
     return rows
 
 
@@ -175,10 +183,20 @@ def memory_cuda(device, m, n, methods):
     return rows
 
 
+def cpu_name():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine(device):
     info = {"torch": torch.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(), "device": str(device)}
+            "processor": cpu_name(), "device": str(device)}
     if device.type == "cuda":
         info["device_name"] = torch.cuda.get_device_name(device)
         info["cuda"] = torch.version.cuda
@@ -189,7 +207,8 @@ def machine(device):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer repeats; CPU memory case at 100k x 15k")
+    ap.add_argument("--quick", action="store_true",
+                    help="fewer repeats; CPU memory case at 100k x 15k and gfcore's default only")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--out", default=None, help="JSON path (default bench/results/field_<device>.json)")
     args = ap.parse_args()

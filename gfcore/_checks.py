@@ -6,6 +6,7 @@ Library code calls these up front instead of ``assert`` (asserts vanish under ``
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
@@ -58,9 +59,9 @@ def positive(name: str, value) -> None:
         if not torch.isfinite(value).all() or (value <= 0).any():
             raise ValueError(f"{name} must be finite and > 0, got {value.detach().cpu().tolist()}")
     else:
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
             raise TypeError(f"{name} must be a number or a tensor, got {type(value).__name__}")
-        if not math.isfinite(value) or value <= 0:
+        if not math.isfinite(float(value)) or value <= 0:
             raise ValueError(f"{name} must be finite and > 0, got {value}")
 
 

@@ -1,16 +1,16 @@
 """Shapes as point clouds: procedural 2D outlines and glyphs (``shapes2d``), real handwritten digits
-(``digits2d``), a procedural 3D shape family (``shapes3d``), mesh surface sampling and bundled meshes (``meshes``),
-the ShapeNetCore.v2.PC15k loader (``shapenet``), and the normalisations they share (``normalize``).
+(``digits2d``), a procedural 3D shape family (``shapes3d``), mesh surface sampling and bundled meshes
+(``meshes``), the ShapeNetCore.v2.PC15k loader (``shapenet``), and the normalisations they share
+(``normalize``).
 
-Every dataset follows one contract (``gfcore.data.base``): items are dicts ``{"points": (N, d), "shift": (1, d),
-"scale": (1, 1), "idx": int, "label": int}`` with ``raw = points * scale + shift``; training splits draw points
-afresh on every access, evaluation splits return fixed points. ``build_dataset(name, split, **kwargs)`` builds
-one by name from :data:`DATASETS`.
+Every dataset follows one contract (``gfcore.data.base``): items are dicts ``{"points": (N, d), "shift": (1,
+d), "scale": (1, 1), "idx": int, "label": int}`` with ``raw = points * scale + shift``; training splits draw
+points afresh on every access, evaluation splits return fixed points. ``build_dataset(name, split, **kwargs)``
+builds one by name from :data:`DATASETS`.
 
 Taught in chapters 1 and 4 (2D shapes, glyphs and digits), 5 (3D shapes) and 10 (ShapeNet).
 """
-from gfcore.data import shapes2d
-from gfcore.data import base, digits2d, meshes, normalize, shapenet, shapes3d
+from gfcore.data import base, digits2d, meshes, normalize, shapenet, shapes2d, shapes3d
 from gfcore.data.base import PointCloudDataset
 from gfcore.data.digits2d import Digits2D
 from gfcore.data.meshes import bundled_mesh, sample_mesh
@@ -41,4 +41,5 @@ def build_dataset(name: str, split: str = "train", **kwargs) -> PointCloudDatase
 
 
 __all__ = ["DATASETS", "Digits2D", "PointCloudDataset", "ShapeNetPC15k", "Shapes3D", "base", "build_dataset",
-           "bundled_mesh", "digits2d", "meshes", "normalize", "sample_mesh", "shapenet", "shapes2d", "shapes3d"]
+           "bundled_mesh", "digits2d", "meshes", "normalize", "sample_mesh", "shapenet", "shapes2d",
+           "shapes3d"]

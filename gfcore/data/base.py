@@ -8,18 +8,23 @@ An item is a dict::
      "idx":    int,                       # the item's index in the dataset
      "label":  int}                       # class / category index (every dataset here has one)
 
-Each shape is stored as a *full cloud* of ``P`` raw points (15,000 for PC15k). The full cloud fixes the per-shape
-normalisation (as the official code computes it over all 15,000 points); a slice of it is the *pool* that points
-are drawn from: the ``"train"`` pool (PC15k: points 0..9,999) or the ``"test"`` pool (10,000..14,999).
+Each shape is stored as a *full cloud* of ``P`` raw points (15,000 for PC15k). The full cloud fixes the
+per-shape normalisation (as the official code computes it over all 15,000 points); a slice of it is the *pool*
+that points are drawn from: the ``"train"`` pool (PC15k: points 0..9,999) or the ``"test"`` pool
+(10,000..14,999).
 
-- ``sample="random"`` draws ``num_points`` points from the pool with replacement, afresh on every access (training).
+- ``sample="random"`` draws ``num_points`` points from the pool with replacement, afresh on every access
+  (training).
 - ``sample="first"`` takes the first ``num_points`` points of the pool, the same every time (evaluation).
-- ``sample="auto"`` (default) is ``"random"`` on the train split and ``"first"`` on the others, and ``pool="auto"``
-  is the train pool on the train split and the test pool on the others.
+- ``sample="auto"`` (default) is ``"random"`` on the train split and ``"first"`` on the others, and
+  ``pool="auto"`` is the train pool on the train split and the test pool on the others.
 
-Random draws use ``generator`` (a CPU ``torch.Generator``) when given, else one seeded from ``seed``. Inside a
-``DataLoader`` worker a per-worker generator seeded from the worker's seed is used instead (the DataLoader derives
-it from the main process's RNG, so runs stay reproducible and workers and epochs never repeat each other's draws).
+Random draws use ``generator`` (a CPU ``torch.Generator``) when given, else torch's global RNG, which
+``gfcore.utils.seed_everything`` seeds and the trainer checkpoints (so a resumed run replays the same draws),
+and which a ``DataLoader`` seeds differently in every worker and epoch. A given generator is not shared across
+worker processes: inside a worker, a per-worker generator seeded from the worker's seed replaces it (otherwise
+every worker would copy the same generator state and repeat the same draws). ``seed`` fixes what the data *is*
+(procedural shapes, digit clouds), never the random draws.
 
 Taught in chapters 4, 5 and 10.
 """
@@ -76,16 +81,17 @@ class PointCloudDataset(Dataset):
         pool_size = len(range(cloud_size)[self._slice])
         if self.sample == "first" and num_points > pool_size:
             raise ValueError(f"num_points={num_points} exceeds the {self.pool} pool of {pool_size} points "
-                             f"(sample='first' takes distinct points; use sample='random' to draw with replacement)")
+                             "(sample='first' takes distinct points; sample='random' draws with replacement)")
         self.pool_size = pool_size
-        self.generator = generator if generator is not None else torch.Generator().manual_seed(self.seed)
+        self.generator = generator
         self._worker_gen: tuple[int, torch.Generator] | None = None
         self._cache_enabled = cache
         self._cache: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         self.stats = None
         if normalize == "global":
             if stats is None:
-                stats = self.compute_global_stats() if split == "train" else self._train_split().compute_global_stats()
+                source = self if split == "train" else self._train_split()
+                stats = source.compute_global_stats()
             shift, scale = _norm._check_stats(stats, self.dim)
             self.stats = {"shift": shift.float().reshape(1, -1), "scale": scale.float().reshape(1, 1)}
         elif stats is not None:
@@ -108,7 +114,8 @@ class PointCloudDataset(Dataset):
         return self._length
 
     def compute_global_stats(self) -> dict[str, torch.Tensor]:
-        """PointFlow's global statistics over this dataset's full clouds (see :func:`normalize.global_stats`)."""
+        """PointFlow's global statistics over this dataset's full clouds (see
+        :func:`normalize.global_stats`)."""
         return _norm.global_stats(self._full_cloud(i) for i in range(len(self)))
 
     def _normalised_pool(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -117,20 +124,23 @@ class PointCloudDataset(Dataset):
             return hit
         full = np.ascontiguousarray(self._full_cloud(index), dtype=np.float32)
         if full.shape != (self.cloud_size, self.dim):
-            raise ValueError(f"item {index}: expected a ({self.cloud_size}, {self.dim}) cloud, got {full.shape}")
+            raise ValueError(f"item {index}: expected a ({self.cloud_size}, {self.dim}) cloud, "
+                             f"got {full.shape}")
         if self.normalize == "global":
-            shift, scale = self.stats["shift"], self.stats["scale"]
-        else:
-            _, shift, scale = _norm.normalize(torch.from_numpy(full), self.normalize)
-        pool = (torch.from_numpy(full[self._slice]) - shift) / scale
-        out = (pool.contiguous(), shift.float().clone(), scale.float().clone())
+            shift, scale = self.stats["shift"].numpy(), self.stats["scale"].numpy()
+        else:  # numpy here: the data-loading hot path stays free of small torch ops
+            _, shift, scale = _norm.normalize(full, self.normalize)
+        shift = np.asarray(shift, dtype=np.float32).reshape(1, self.dim)
+        scale = np.asarray(scale, dtype=np.float32).reshape(1, 1)
+        pool = (full[self._slice] - shift) / scale
+        out = (torch.from_numpy(np.ascontiguousarray(pool)), torch.from_numpy(shift), torch.from_numpy(scale))
         if self._cache_enabled:
             self._cache[index] = out
         return out
 
-    def _draw_generator(self) -> torch.Generator:
+    def _draw_generator(self) -> torch.Generator | None:
         info = get_worker_info()
-        if info is None:
+        if info is None or self.generator is None:
             return self.generator
         if self._worker_gen is None or self._worker_gen[0] != info.seed:
             self._worker_gen = (info.seed, torch.Generator().manual_seed(info.seed % 2**63))

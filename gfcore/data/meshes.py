@@ -1,7 +1,8 @@
 """Triangle meshes as point clouds: uniform surface sampling, and meshes that ship inside installed packages.
 
-``sample_mesh`` is how PC15k-style clouds are made from meshes: choose a triangle with probability proportional to
-its area, then a uniform point inside it (barycentric coordinates, reflected into the triangle).
+``sample_mesh`` is how PC15k-style clouds are made from meshes: choose a triangle with probability
+proportional to its area, then a uniform point inside it (barycentric coordinates, reflected into the
+triangle).
 
 ``bundled_mesh(name)`` reads meshes stored in the installed wheels themselves, so nothing is downloaded:
 
@@ -29,7 +30,8 @@ def _as_tensor(name, value, *, floating: bool) -> torch.Tensor:
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor or numpy.ndarray, got {type(value).__name__}")
     if t.dim() != 2 or t.shape[1] != 3 or t.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty ({'V' if floating else 'F'}, 3) array, got {tuple(t.shape)}")
+        letter = "V" if floating else "F"
+        raise ValueError(f"{name} must be a non-empty ({letter}, 3) array, got {tuple(t.shape)}")
     if floating and not t.is_floating_point():
         t = t.double()
     if not floating and (t.is_floating_point() or t.dtype == torch.bool):
@@ -67,7 +69,8 @@ def sample_mesh(vertices, faces, num_points: int, generator: torch.Generator | N
     v = _as_tensor("vertices", vertices, floating=True).cpu()
     f = _as_tensor("faces", faces, floating=False).cpu().long()
     if int(f.min()) < 0 or int(f.max()) >= v.shape[0]:
-        raise ValueError(f"faces index vertices 0..{v.shape[0] - 1}, got indices {int(f.min())}..{int(f.max())}")
+        raise ValueError(f"faces index vertices 0..{v.shape[0] - 1}, "
+                         f"got indices {int(f.min())}..{int(f.max())}")
     if not torch.isfinite(v).all():
         raise ValueError("vertices contain NaN or inf")
     tri = v.double()[f]
@@ -108,9 +111,9 @@ def bundled_mesh_path(name: str) -> str:
 def bundled_mesh(name: str) -> tuple[np.ndarray, np.ndarray]:
     """A triangle mesh shipped inside an installed package (no download): ``(vertices (V, 3), faces (F, 3))``.
 
-    Names: :data:`BUNDLED_MESHES` (pyvista's ``airplane``, ``ant``, ``nut``, ``sphere``, ``globe``; pymeshfix's
-    ``bunny``). The file is read with pyvista and triangulated. Vertices are float64 in the file's own units
-    (not normalised), faces int64.
+    Names: :data:`BUNDLED_MESHES` (pyvista's ``airplane``, ``ant``, ``nut``, ``sphere``, ``globe``;
+    pymeshfix's ``bunny``). The file is read with pyvista and triangulated. Vertices are float64 in the file's
+    own units (not normalised), faces int64.
 
     Raises:
         ValueError: unknown name.

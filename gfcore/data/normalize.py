@@ -1,19 +1,20 @@
 """Point-cloud normalisations: one function per convention, and :func:`normalize` to pick one by name.
 
-Every normalisation returns ``(normed, shift, scale)`` with ``raw = normed * scale + shift``, so a model works in
-the normalised space and metrics can be computed after undoing it (``denormalize``).
+Every normalisation returns ``(normed, shift, scale)`` with ``raw = normed * scale + shift``, so a model works
+in the normalised space and metrics can be computed after undoing it (``denormalize``).
 
 - ``"shape_bbox"`` (official ShapeGF, every ShapeNet config): per shape, ``shift`` = bounding-box centre,
   ``scale`` = half the longest bounding-box side; the shape fits ``[-1, 1]`` exactly on its longest axis.
-- ``"shape_unit"``: per shape, ``shift`` = mean of the points, ``scale`` = largest distance from it; the shape fits
-  the unit ball and touches its boundary.
-- ``"global"`` (PointFlow's protocol): one per-axis mean and one scalar std computed over a whole training split
-  (the std of all coordinates flattened together, exactly as PointFlow computes it); other splits reuse the training
-  statistics (pass ``stats``).
+- ``"shape_unit"``: per shape, ``shift`` = mean of the points, ``scale`` = largest distance from it; the shape
+  fits the unit ball and touches its boundary.
+- ``"global"`` (PointFlow's protocol): one per-axis mean and one scalar std computed over a whole training
+  split (the std of all coordinates flattened together, exactly as PointFlow computes it); other splits reuse
+  the training statistics (pass ``stats``).
 - ``"none"``: ``shift = 0``, ``scale = 1``.
 
-Functions accept ``torch.Tensor`` or ``numpy.ndarray`` clouds, ``(N, d)`` or batched ``(B, N, d)``, and return the
-same type. ``shift`` is ``(1, d)`` (``(B, 1, d)`` batched), ``scale`` is ``(1, 1)`` (``(B, 1, 1)`` batched).
+Functions accept ``torch.Tensor`` or ``numpy.ndarray`` clouds, ``(N, d)`` or batched ``(B, N, d)``, and return
+the same type. ``shift`` is ``(1, d)`` (``(B, 1, d)`` batched), ``scale`` is ``(1, 1)`` (``(B, 1, 1)``
+batched).
 
 Taught in chapter 10 (Reproducing the paper on ShapeNet: data and its normalisation).
 """
@@ -27,28 +28,35 @@ import torch
 NORMALIZATIONS = ("shape_bbox", "shape_unit", "global", "none")
 
 
-def _as_tensor(points, name: str = "points") -> tuple[torch.Tensor, bool]:
-    is_numpy = isinstance(points, np.ndarray)
-    t = torch.from_numpy(points) if is_numpy else points
-    if not isinstance(t, torch.Tensor):
+def _check(points, name: str = "points"):
+    """Validate a cloud; numpy arrays stay numpy (no torch op in the data-loading hot path)."""
+    if not isinstance(points, (torch.Tensor, np.ndarray)):
         raise TypeError(f"{name} must be a torch.Tensor or numpy.ndarray, got {type(points).__name__}")
-    if not t.is_floating_point():
-        raise TypeError(f"{name} must be floating point, got dtype {t.dtype}")
-    if t.dim() not in (2, 3) or t.shape[-2] == 0 or t.shape[-1] == 0:
-        raise ValueError(f"{name} must be a non-empty (N, d) or (B, N, d) cloud, got shape {tuple(t.shape)}")
-    if not torch.isfinite(t).all():
+    floating = points.is_floating_point() if isinstance(points, torch.Tensor) else \
+        np.issubdtype(points.dtype, np.floating)
+    if not floating:
+        raise TypeError(f"{name} must be floating point, got dtype {points.dtype}")
+    if points.ndim not in (2, 3) or points.shape[-2] == 0 or points.shape[-1] == 0:
+        raise ValueError(f"{name} must be a non-empty (N, d) or (B, N, d) cloud, "
+                         f"got shape {tuple(points.shape)}")
+    finite = torch.isfinite(points).all() if isinstance(points, torch.Tensor) else np.isfinite(points).all()
+    if not finite:
         raise ValueError(f"{name} contains NaN or inf values")
-    return t, is_numpy
+    return points
 
 
-def _out(is_numpy: bool, *tensors):
-    return tuple(t.numpy() for t in tensors) if is_numpy else tensors
+def _amax(x, axis):
+    return x.amax(dim=axis, keepdim=True) if isinstance(x, torch.Tensor) else x.max(axis=axis, keepdims=True)
 
 
-def _finish(t: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor, is_numpy: bool):
+def _amin(x, axis):
+    return x.amin(dim=axis, keepdim=True) if isinstance(x, torch.Tensor) else x.min(axis=axis, keepdims=True)
+
+
+def _finish(t, shift, scale):
     if (scale <= 0).any():
         raise ValueError("cannot normalise a degenerate cloud (all points identical: zero scale)")
-    return _out(is_numpy, (t - shift) / scale, shift, scale)
+    return (t - shift) / scale, shift, scale
 
 
 def shape_bbox(points):
@@ -58,16 +66,17 @@ def shape_bbox(points):
         points: ``(N, d)`` or ``(B, N, d)`` cloud (tensor or array).
 
     Returns:
-        ``(normed, shift, scale)``: ``normed`` like ``points``, with every shape's longest axis spanning exactly
-        ``[-1, 1]``; ``shift`` ``(1, d)``/``(B, 1, d)`` the box centre; ``scale`` ``(1, 1)``/``(B, 1, 1)``.
+        ``(normed, shift, scale)``: ``normed`` like ``points``, with every shape's longest axis spanning
+        exactly ``[-1, 1]``; ``shift`` ``(1, d)``/``(B, 1, d)`` the box centre; ``scale`` ``(1, 1)``/
+        ``(B, 1, 1)``.
 
     Taught in chapter 10.
     """
-    t, is_numpy = _as_tensor(points)
-    hi, lo = t.amax(dim=-2, keepdim=True), t.amin(dim=-2, keepdim=True)
+    t = _check(points)
+    hi, lo = _amax(t, -2), _amin(t, -2)
     shift = (hi + lo) / 2
-    scale = ((hi - lo).amax(dim=-1, keepdim=True)) / 2
-    return _finish(t, shift, scale, is_numpy)
+    scale = _amax(hi - lo, -1) / 2
+    return _finish(t, shift, scale)
 
 
 def shape_unit(points):
@@ -82,18 +91,21 @@ def shape_unit(points):
 
     Taught in chapter 10.
     """
-    t, is_numpy = _as_tensor(points)
-    shift = t.mean(dim=-2, keepdim=True)
-    scale = (t - shift).norm(dim=-1, keepdim=True).amax(dim=-2, keepdim=True)
-    return _finish(t, shift, scale, is_numpy)
+    t = _check(points)
+    shift = t.mean(-2, keepdims=True) if isinstance(t, np.ndarray) else t.mean(dim=-2, keepdim=True)
+    centred = t - shift
+    norms = (centred * centred).sum(-1, keepdims=True) if isinstance(t, np.ndarray) else \
+        (centred * centred).sum(dim=-1, keepdim=True)
+    scale = _amax(norms, -2) ** 0.5
+    return _finish(t, shift, scale)
 
 
 def global_stats(clouds: Iterable) -> dict[str, torch.Tensor]:
     """PointFlow's global statistics over a training split: per-axis mean and one scalar std.
 
     The std is that of *all coordinates flattened together* (around their scalar mean), exactly as PointFlow
-    computes it (``all_points.reshape(-1).std()``), not the std around the per-axis mean. Accumulated in float64,
-    one cloud at a time, so a whole split never has to sit in memory at once.
+    computes it (``all_points.reshape(-1).std()``), not the std around the per-axis mean. Accumulated in
+    float64, one cloud at a time, so a whole split never has to sit in memory at once.
 
     Args:
         clouds: an iterable of ``(N_i, d)`` clouds (tensors or arrays), or one ``(B, N, d)`` batch.
@@ -140,22 +152,25 @@ def global_stats(clouds: Iterable) -> dict[str, torch.Tensor]:
 
 
 def apply_global(points, stats: Mapping):
-    """Normalise with given global statistics (``{"shift": (1, d), "scale": (1, 1)}``, from :func:`global_stats`).
+    """Normalise with given global statistics (``{"shift": (1, d), "scale": (1, 1)}``, from
+    :func:`global_stats`).
 
     Returns:
-        ``(normed, shift, scale)``; ``shift``/``scale`` broadcast to ``(1, d)``/``(1, 1)`` or ``(B, 1, d)``/
-        ``(B, 1, 1)`` like the per-shape normalisations.
+        ``(normed, shift, scale)``; ``shift``/``scale`` are ``(1, d)``/``(1, 1)``, or ``(B, 1, d)``/
+        ``(B, 1, 1)`` for a batch, like the per-shape normalisations.
 
     Taught in chapter 10.
     """
-    t, is_numpy = _as_tensor(points)
+    t = _check(points)
     shift, scale = _check_stats(stats, t.shape[-1])
-    shift = shift.to(t.dtype).reshape(1, -1)
-    scale = scale.to(t.dtype).reshape(1, 1)
-    if t.dim() == 3:
-        shift = shift.expand(t.shape[0], 1, -1).clone()
-        scale = scale.expand(t.shape[0], 1, 1).clone()
-    return _finish(t, shift, scale, is_numpy)
+    lead = (t.shape[0], 1) if t.ndim == 3 else (1,)
+    if isinstance(t, np.ndarray):
+        shift = np.broadcast_to(shift.numpy().astype(t.dtype), lead + (t.shape[-1],)).copy()
+        scale = np.broadcast_to(scale.numpy().astype(t.dtype), lead + (1,)).copy()
+    else:
+        shift = shift.to(device=t.device, dtype=t.dtype).expand(*lead, t.shape[-1]).clone()
+        scale = scale.to(device=t.device, dtype=t.dtype).expand(*lead, 1).clone()
+    return _finish(t, shift, scale)
 
 
 def _check_stats(stats, d: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,25 +181,29 @@ def _check_stats(stats, d: int) -> tuple[torch.Tensor, torch.Tensor]:
     if shift.numel() != d or scale.numel() != 1:
         raise ValueError(f"stats must hold shift of {d} values and one scale, got shift {tuple(shift.shape)} "
                          f"and scale {tuple(scale.shape)}")
+    if not (torch.isfinite(shift).all() and torch.isfinite(scale).all()) or float(scale) <= 0:
+        raise ValueError(f"stats must be finite with scale > 0, got shift {shift.tolist()}, "
+                         f"scale {scale.tolist()}")
     return shift, scale
 
 
 def no_normalization(points):
     """The identity: ``shift = 0``, ``scale = 1`` (shapes as for the per-shape normalisations)."""
-    t, is_numpy = _as_tensor(points)
-    shift = torch.zeros_like(t[..., :1, :])
-    scale = torch.ones_like(t[..., :1, :1])
-    return _out(is_numpy, t.clone(), shift, scale)
+    t = _check(points)
+    shift = t[..., :1, :] * 0
+    scale = t[..., :1, :1] * 0 + 1
+    return t * 1, shift, scale
 
 
 def normalize(points, mode: str, stats: Mapping | None = None):
     """Normalise a cloud by name: ``"shape_bbox"``, ``"shape_unit"``, ``"global"`` or ``"none"``.
 
     Args:
-        points: ``(N, d)`` or ``(B, N, d)`` cloud (tensor or array).
+        points: ``(N, d)`` or ``(B, N, d)`` cloud (tensor or array; the outputs have the same type).
         mode: one of :data:`NORMALIZATIONS`.
-        stats: for ``"global"``: ``{"shift", "scale"}`` from :func:`global_stats` over the training split. When
-            omitted, the statistics are computed from ``points`` themselves (treating them as the training split).
+        stats: for ``"global"``: ``{"shift", "scale"}`` from :func:`global_stats` over the training split.
+            When omitted, the statistics are computed from ``points`` themselves (treating them as the
+            training split).
 
     Returns:
         ``(normed, shift, scale)`` with ``points == normed * scale + shift``.
@@ -203,8 +222,8 @@ def normalize(points, mode: str, stats: Mapping | None = None):
     if mode == "none":
         return no_normalization(points)
     if stats is None:
-        t, _ = _as_tensor(points)
-        stats = global_stats(t.reshape(-1, t.shape[-1])[None])
+        t = _check(points)
+        stats = global_stats([t.reshape(-1, t.shape[-1])])
     return apply_global(points, stats)
 
 

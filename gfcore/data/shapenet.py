@@ -1,15 +1,16 @@
 """ShapeNetCore.v2.PC15k (the PointFlow release), the data of the paper's ShapeNet experiments.
 
 Layout: ``root/<synset>/<split>/<name>.npy``, each file a ``(15000, 3)`` cloud sampled from a ShapeNet mesh;
-splits ``train``/``val``/``test``. Points 0..9,999 are the pool training points are drawn from, 10,000..14,999 the
-pool test points come from. Training draws ``num_points`` with replacement afresh on every access; evaluation takes
-the first ``num_points`` of the pool (see ``gfcore.data.base``).
+splits ``train``/``val``/``test``. Points 0..9,999 are the pool training points are drawn from, 10,000..14,999
+the pool test points come from. Training draws ``num_points`` with replacement afresh on every access;
+evaluation takes the first ``num_points`` of the pool (see ``gfcore.data.base``).
 
 The shape list is the sorted file names of each requested category (categories in the order given), shuffled
-once with a fixed seed (PointFlow's ``random.Random(38383)``), so item order does not depend on the file system.
+once with a fixed seed (PointFlow's ``random.Random(38383)``), so item order does not depend on the file
+system.
 
-The data is not downloadable from here: get ``ShapeNetCore.v2.PC15k`` from the link in the PointFlow repository
-README (github.com/stevenygd/PointFlow) and unpack it, e.g. to ``data/ShapeNetCore.v2.PC15k``.
+The data is not downloadable from here: get ``ShapeNetCore.v2.PC15k`` from the link in the PointFlow
+repository README (github.com/stevenygd/PointFlow) and unpack it, e.g. to ``data/ShapeNetCore.v2.PC15k``.
 
 Taught in chapter 10 (Reproducing the paper on ShapeNet).
 """
@@ -29,13 +30,14 @@ CLOUD_SIZE = 15000
 TRAIN_POOL = slice(0, 10000)
 TEST_POOL = slice(10000, 15000)
 SHUFFLE_SEED = 38383
-WHERE_TO_GET = ("ShapeNetCore.v2.PC15k is the PointFlow release of ShapeNet point clouds; download it from the "
-                "link in the PointFlow repository README (github.com/stevenygd/PointFlow) and unpack it there, "
-                "or pass root=<the folder that holds the synset folders such as 02691156>")
+WHERE_TO_GET = ("ShapeNetCore.v2.PC15k is the PointFlow release of ShapeNet point clouds: download it "
+                "from the link in the PointFlow repository README (github.com/stevenygd/PointFlow), "
+                "unpack it, and pass root=<the folder that holds the synset folders such as 02691156>")
 
 
 def resolve_categories(root: str, categories: Sequence[str] | str) -> list[tuple[str, str]]:
-    """``[(name, synset), ...]`` for ``categories`` (names from :data:`SYNSETS`, 8-digit synset ids, or ``"all"``).
+    """``[(name, synset), ...]`` for ``categories`` (names from :data:`SYNSETS`, 8-digit synset ids, or
+    ``"all"``).
 
     ``"all"`` means every synset folder under ``root`` (sorted).
 
@@ -51,7 +53,8 @@ def resolve_categories(root: str, categories: Sequence[str] | str) -> list[tuple
     if "all" in categories:
         if categories != ["all"]:
             raise ValueError(f"'all' cannot be combined with other categories, got {categories}")
-        found = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
+        found = sorted(d for d in os.listdir(root)
+                       if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
         if not found:
             raise ValueError(f"no synset folders under {root}. {WHERE_TO_GET}")
         return [(names.get(s, s), s) for s in found]
@@ -62,7 +65,8 @@ def resolve_categories(root: str, categories: Sequence[str] | str) -> list[tuple
         elif isinstance(c, str) and c.isdigit() and len(c) == 8:
             out.append((names.get(c, c), c))
         else:
-            raise ValueError(f"unknown category {c!r}; valid: {sorted(SYNSETS)}, an 8-digit synset id, or 'all'")
+            raise ValueError(f"unknown category {c!r}; valid: {sorted(SYNSETS)}, an 8-digit synset id, "
+                             "or 'all'")
     return out
 
 
@@ -76,11 +80,12 @@ class ShapeNetPC15k(PointCloudDataset):
         num_points: points per item ``N`` (official: 2,048).
         normalize: ``"shape_bbox"`` (official ShapeGF, default), ``"shape_unit"``, ``"global"`` (PointFlow's
             protocol; the statistics come from the train split unless ``stats`` is given) or ``"none"``.
-        sample: ``"random"`` (draw with replacement, afresh), ``"first"`` (fixed) or ``"auto"`` (random on train).
+        sample: ``"random"`` (draw with replacement, afresh), ``"first"`` (fixed) or ``"auto"`` (random on
+            train).
         pool: ``"train"`` (points 0..9,999), ``"test"`` (10,000..14,999) or ``"auto"`` (train pool on train).
         stats: ``{"shift": (1, 3), "scale": (1, 1)}`` for ``normalize="global"``.
-        seed: seeds the default draw generator.
-        generator: optional ``torch.Generator`` for the random draws.
+        seed: kept for a uniform signature (PC15k's content is fixed by the files).
+        generator: optional ``torch.Generator`` for the random draws (default: torch's global RNG).
         shuffle_seed: the fixed seed of the shape-list shuffle (PointFlow's 38383).
         max_shapes: keep only the first ``max_shapes`` shapes after the shuffle (``None``: all).
         cache: keep each shape's normalised pool in memory after its first load (default True).
@@ -89,7 +94,8 @@ class ShapeNetPC15k(PointCloudDataset):
     category's position in the resolved category list; ``files[idx]`` is the item's file.
 
     Raises:
-        FileNotFoundError: ``root`` or a category/split folder is missing (the message says where to get PC15k).
+        FileNotFoundError: ``root`` or a category/split folder is missing (the message says where to get
+            PC15k).
         ValueError: unknown category; a folder with no ``.npy`` files; a file that is not ``(15000, 3)``.
 
     Taught in chapter 10.
@@ -104,7 +110,8 @@ class ShapeNetPC15k(PointCloudDataset):
                  max_shapes: int | None = None, cache: bool = True):
         root = os.fspath(root)
         if not os.path.isdir(root):
-            raise FileNotFoundError(f"ShapeNet PC15k root {os.path.abspath(root)!r} does not exist. {WHERE_TO_GET}")
+            raise FileNotFoundError(f"ShapeNet PC15k root {os.path.abspath(root)!r} does not exist. "
+                                    f"{WHERE_TO_GET}")
         if split not in ("train", "val", "test"):
             raise ValueError(f"split must be one of ['train', 'val', 'test'], got {split!r}")
         cats = resolve_categories(root, categories)
@@ -113,11 +120,13 @@ class ShapeNetPC15k(PointCloudDataset):
             folder = os.path.join(root, synset, split)
             if not os.path.isdir(folder):
                 have = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
-                raise FileNotFoundError(f"no folder {folder!r} for category {name!r} (synset {synset}), split "
-                                        f"{split!r}; synset folders under the root: {have}. {WHERE_TO_GET}")
+                raise FileNotFoundError(f"no folder {folder!r} for category {name!r} (synset {synset}), "
+                                        f"split {split!r}; synset folders under the root: {have}. "
+                                        f"{WHERE_TO_GET}")
             names = sorted(f for f in os.listdir(folder) if f.endswith(".npy"))
             if not names:
-                raise ValueError(f"folder {folder!r} (category {name!r}, split {split!r}) holds no .npy files")
+                raise ValueError(f"folder {folder!r} (category {name!r}, split {split!r}) "
+                                 "holds no .npy files")
             files += [os.path.join(folder, f) for f in names]
             labels += [label] * len(names)
         order = list(range(len(files)))
@@ -141,8 +150,8 @@ class ShapeNetPC15k(PointCloudDataset):
         self._length = len(self.files)
         self._kwargs = dict(root=root, categories=categories, num_points=num_points, sample=sample, pool=pool,
                             seed=seed, shuffle_seed=shuffle_seed, cache=cache)
-        self._setup(split=split, num_points=num_points, normalize=normalize, stats=stats, sample=sample, pool=pool,
-                    seed=seed, generator=generator, cloud_size=CLOUD_SIZE,
+        self._setup(split=split, num_points=num_points, normalize=normalize, stats=stats, sample=sample,
+                    pool=pool, seed=seed, generator=generator, cloud_size=CLOUD_SIZE,
                     pools={"train": TRAIN_POOL, "test": TEST_POOL}, cache=cache)
 
     def _full_cloud(self, index):

@@ -1,21 +1,22 @@
 """A procedural 3D shape family: chairs, tables, airplanes, lamps, mugs and bottles built from primitives.
 
 A stand-in for ShapeNet that needs no download: each category is a small grammar of parametric primitives
-(boxes and other convex hexahedra, cylinders, cones and frusta, spheres, ellipsoids, torus handles) with random
-proportions, so shapes vary within a category (chair backs of random height and tilt, four legs or a pedestal,
-armrests or none; swept and tapered airplane wings, engines or none; ...) and differ between categories.
+(boxes and other convex hexahedra, cylinders, cones and frusta, spheres, ellipsoids, torus handles) with
+random proportions, so shapes vary within a category (chair backs of random height and tilt, four legs or a
+pedestal, armrests or none; swept and tapered airplane wings, engines or none; ...) and differ between
+categories.
 
-Surfaces are sampled **uniformly by area**: the number of points per primitive is multinomial with probabilities
-proportional to the primitives' exact areas, then each primitive is sampled uniformly on its own surface
-(triangles by barycentric sampling; cylinders, cones and frusta by inverse CDF along the axis; spheres
+Surfaces are sampled **uniformly by area**: the number of points per primitive is multinomial with
+probabilities proportional to the primitives' exact areas, then each primitive is sampled uniformly on its own
+surface (triangles by barycentric sampling; cylinders, cones and frusta by inverse CDF along the axis; spheres
 exactly; ellipsoids and tori by exact rejection on the area element). Ellipsoid areas use Thomsen's formula
-(relative error below 1.1%). Overlapping primitives are not trimmed, so hidden parts (a leg's top inside the seat)
-carry points too, as in a union of parts.
+(relative error below 1.1%). Overlapping primitives are not trimmed, so hidden parts (a leg's top inside the
+seat) carry points too, as in a union of parts.
 
 Coordinates: y up (as ShapeNet), x to the right, z towards the viewer; airplanes fly along +z.
 
-Generation is deterministic in ``(category, index, seed)`` and fast (a few ms for 15,000 points), so nothing is
-cached on disk; a dataset keeps the clouds it has generated in memory.
+Generation is deterministic in ``(category, index, seed)`` and fast (a few ms for 15,000 points), so nothing
+is cached on disk; a dataset keeps the clouds it has generated in memory.
 
 Taught in chapter 5 (The full 3D model).
 """
@@ -103,7 +104,8 @@ def sample_triangles(tri: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return a + u[:, :1] * (b - a) + u[:, 1:] * (c - a)
 
 
-# the 12 triangles of a hexahedron whose corners are indexed by bits (x, y, z): corner i = (i&1, i>>1&1, i>>2&1)
+# the 12 triangles of a hexahedron whose corners are indexed by bits (x, y, z):
+# corner i = (i & 1, (i >> 1) & 1, (i >> 2) & 1)
 _HEX_FACES = np.array([
     [0, 2, 6], [0, 6, 4],  # x = 0
     [1, 5, 7], [1, 7, 3],  # x = 1
@@ -115,7 +117,7 @@ _HEX_FACES = np.array([
 
 
 def hexahedron(corners: np.ndarray) -> TriangleMesh:
-    """A closed hexahedron from 8 corners ordered by bits ``(x, y, z)`` (corner ``i`` has x-bit ``i & 1``...)."""
+    """A closed hexahedron from 8 corners ordered by bits: corner ``i`` is ``(i&1, i>>1&1, i>>2&1)``."""
     corners = np.asarray(corners, dtype=np.float64).reshape(8, 3)
     return TriangleMesh(corners[_HEX_FACES])
 
@@ -176,7 +178,8 @@ def _sphere_dirs(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 class Ellipsoid(Primitive):
-    """An ellipsoid with semi-axes ``radii`` (a sphere when equal), rotated by ``rotation``, centred at ``center``.
+    """An ellipsoid with semi-axes ``radii`` (a sphere when equal), rotated by ``rotation``, centred at
+    ``center``.
 
     Exact uniform sampling: directions on the unit sphere mapped to the ellipsoid, accepted with probability
     proportional to the area element ``|diag(radii)^-1 u| * abc`` (rejection). The area uses Thomsen's formula
@@ -216,9 +219,9 @@ def sphere(center, r) -> Ellipsoid:
 class Torus(Primitive):
     """A torus (or an arc of one: ``angle`` < 2 pi) of major radius ``R`` and tube radius ``r``.
 
-    Local frame: the ring lies in the xy plane around the origin, from angle ``-angle / 2`` to ``angle / 2`` about
-    +x; then rotated by ``rotation`` and moved to ``center``. The tube angle is sampled by rejection on the area
-    element ``r (R + r cos v)``; area = ``angle * 2 pi R r``.
+    Local frame: the ring lies in the xy plane around the origin, from angle ``-angle / 2`` to ``angle / 2``
+    about +x; then rotated by ``rotation`` and moved to ``center``. The tube angle is sampled by rejection on
+    the area element ``r (R + r cos v)``; area = ``angle * 2 pi R r``.
     """
 
     def __init__(self, center, R, r, angle=2 * math.pi, rotation=None):
@@ -252,14 +255,14 @@ def sample_primitives(primitives: Sequence[Primitive], n: int, rng: np.random.Ge
     """
     areas = np.array([p.area for p in primitives], dtype=np.float64)
     counts = rng.multinomial(n, areas / areas.sum())
-    pts = np.concatenate([p.sample(int(k), rng) for p, k in zip(primitives, counts) if k > 0])
+    pts = np.concatenate([p.sample(int(k), rng) for p, k in zip(primitives, counts, strict=True) if k > 0])
     return pts[rng.permutation(n)].astype(np.float32)
 
 
 # ------------------------------------------------------------------------------------------------------------
 # Categories: (rng) -> list of primitives
 # ------------------------------------------------------------------------------------------------------------
-def _leg(rng, x, z, y0, y1, thick, round_legs, splay=(0.0, 0.0)):
+def _leg(x, z, y0, y1, thick, round_legs, splay=(0.0, 0.0)):
     """A leg from height y0 (floor) to y1, optionally splayed outwards by (dx, dz) at the floor."""
     top = np.array([x, y1, z])
     bottom = np.array([x + splay[0], y0, z + splay[1]])
@@ -267,8 +270,7 @@ def _leg(rng, x, z, y0, y1, thick, round_legs, splay=(0.0, 0.0)):
     length = float(np.linalg.norm(axis))
     if round_legs:
         return cylinder(bottom, axis, length, thick / 2)
-    rot = frame_from_axis(axis) @ rot_x(0)  # local z along the leg
-    return box((top + bottom) / 2, (thick, thick, length), rotation=rot)
+    return box((top + bottom) / 2, (thick, thick, length), rotation=frame_from_axis(axis))  # local z: the leg
 
 
 def make_chair(rng: np.random.Generator) -> list[Primitive]:
@@ -295,7 +297,7 @@ def make_chair(rng: np.random.Generator) -> list[Primitive]:
         ix, iz = w / 2 - thick, d / 2 - thick
         for sx in (-1, 1):
             for sz in (-1, 1):
-                prims.append(_leg(rng, sx * ix, sz * iz, 0.0, seat_h - t / 2, thick, round_legs,
+                prims.append(_leg(sx * ix, sz * iz, 0.0, seat_h - t / 2, thick, round_legs,
                                   (sx * splay, sz * splay)))
         if rng.random() < 0.4:  # stretchers between the legs
             y = rng.uniform(0.08, 0.2)
@@ -335,7 +337,8 @@ def make_table(rng: np.random.Generator) -> list[Primitive]:
         r = rng.uniform(0.3, 0.6)
         prims = [cylinder((0, height - t, 0), (0, 1, 0), t, r)]
         half_x = half_z = r / math.sqrt(2)
-    style = rng.choice(["legs", "legs", "pedestal", "trestle"] if top_shape == "rect" else ["legs", "pedestal"])
+    styles = ["legs", "legs", "pedestal", "trestle"] if top_shape == "rect" else ["legs", "pedestal"]
+    style = rng.choice(styles)
     leg_top = height - t
     if style == "legs":
         thick = rng.uniform(0.03, 0.08)
@@ -344,7 +347,7 @@ def make_table(rng: np.random.Generator) -> list[Primitive]:
         ix, iz = max(half_x - thick / 2 - inset, 0.05), max(half_z - thick / 2 - inset, 0.05)
         for sx in (-1, 1):
             for sz in (-1, 1):
-                prims.append(_leg(rng, sx * ix, sz * iz, 0.0, leg_top, thick, round_legs))
+                prims.append(_leg(sx * ix, sz * iz, 0.0, leg_top, thick, round_legs))
         if rng.random() < 0.35:  # lower shelf
             y = rng.uniform(0.1, 0.3) * height
             prims.append(box((0, y, 0), (2 * ix + thick, 0.02, 2 * iz + thick)))
@@ -375,14 +378,12 @@ def _wing(root_x, y, z_root, span, root_chord, tip_chord, sweep, thick, dihedral
         z = zc - (1 - bz) * chord  # bz=1: leading edge
         yy = y + bx * span * math.tan(dihedral) + (by - 0.5) * th
         corners.append([side * x, yy, z])
-    corners = np.array(corners)
-    if side < 0:  # keep outward orientation irrelevant for sampling; only positions matter
-        pass
-    return hexahedron(corners)
+    return hexahedron(np.array(corners))  # orientation is irrelevant for sampling: only positions matter
 
 
 def make_airplane(rng: np.random.Generator) -> list[Primitive]:
-    """Fuselage (cylinder with nose and tail, or one long ellipsoid), swept tapered wings, tail, optional engines."""
+    """Fuselage (cylinder with nose and tail, or one long ellipsoid), swept tapered wings, tail, optional
+    engines."""
     length = rng.uniform(1.6, 2.4)
     radius = rng.uniform(0.07, 0.14)
     prims: list[Primitive] = []
@@ -407,7 +408,8 @@ def make_airplane(rng: np.random.Generator) -> list[Primitive]:
     wing_y = rng.uniform(-0.6, 0.5) * radius
     wing_z = rng.uniform(-0.05, 0.25) * length
     for side in (-1, 1):
-        prims.append(_wing(radius * 0.5, wing_y, wing_z, span, root_chord, tip_chord, sweep, thick, dihedral, side))
+        prims.append(_wing(radius * 0.5, wing_y, wing_z, span, root_chord, tip_chord, sweep, thick, dihedral,
+                           side))
     # horizontal stabilisers and vertical fin at the tail
     tail_z = -length / 2 + rng.uniform(0.15, 0.3) * root_chord + 0.1
     h_span = span * rng.uniform(0.25, 0.4)
@@ -420,7 +422,8 @@ def make_airplane(rng: np.random.Generator) -> list[Primitive]:
         prims.append(_wing(0.02 if fin_on_top else radius * 0.3, stab_y, tail_z + h_chord, h_span, h_chord,
                            h_chord * 0.5, h_span * 0.4, thick * 0.7, 0.0, side))
     # vertical fin: a wing rotated to point up (x -> y)
-    fin = _wing(0.0, 0.0, tail_z + fin_chord, fin_h, fin_chord, fin_chord * 0.5, fin_h * 0.6, thick * 0.8, 0.0, 1)
+    fin = _wing(0.0, 0.0, tail_z + fin_chord, fin_h, fin_chord, fin_chord * 0.5, fin_h * 0.6, thick * 0.8,
+                0.0, 1)
     tri = fin.tri[..., [1, 0, 2]]  # swap x and y: the span goes up
     tri[..., 1] += radius * 0.6
     prims.append(TriangleMesh(tri))
@@ -485,7 +488,7 @@ def make_mug(rng: np.random.Generator) -> list[Primitive]:
     R = h * rng.uniform(0.25, 0.35)
     r = rng.uniform(0.012, 0.025)
     centre = (max(r0, r1) - R * 0.25, h * rng.uniform(0.45, 0.6), 0)
-    # ring in the xy plane, arc opening towards -x (the body): rotate the arc (centred on +x) as is
+    # a 216-degree arc in the xy plane centred on +x: it bulges out of the body, its ends inside the wall
     prims.append(Torus(centre, R, r, angle=math.pi * 1.2))
     return prims
 
@@ -540,9 +543,9 @@ def generate_shape(category: str, index: int, seed: int = 0, num_points: int = C
 class Shapes3D(PointCloudDataset):
     """Procedural 3D shapes, one or several categories, as a point-cloud dataset (see ``gfcore.data.base``).
 
-    Each category has ``shapes_per_category`` shapes (index space); the splits are disjoint index ranges: train the
-    first 80%, val the next 10%, test the last 10%. Each shape is a 15,000-point cloud like PC15k: points 0..9,999
-    the train pool, 10,000..14,999 the test pool.
+    Each category has ``shapes_per_category`` shapes (index space); the splits are disjoint index ranges:
+    train the first 80%, val the next 10%, test the last 10%. Each shape is a 15,000-point cloud like PC15k:
+    points 0..9,999 the train pool, 10,000..14,999 the test pool.
 
     Args:
         categories: names from :data:`CATEGORIES` (a single string is accepted).
@@ -553,8 +556,8 @@ class Shapes3D(PointCloudDataset):
         stats: global statistics for ``normalize="global"`` (default: computed on the train split).
         sample: ``"random"``, ``"first"`` or ``"auto"`` (random on train, first otherwise).
         pool: ``"train"``, ``"test"`` or ``"auto"`` (the train pool on train, the test pool otherwise).
-        seed: picks the family of shapes (and seeds the default draw generator).
-        generator: optional ``torch.Generator`` for the random draws.
+        seed: picks the family of shapes (what the data is; not the random draws).
+        generator: optional ``torch.Generator`` for the random draws (default: torch's global RNG).
         shapes_per_category: size of each category's index space (default 500).
 
     Items: ``{"points": (N, 3), "shift": (1, 3), "scale": (1, 1), "idx": int, "label": int}``, ``label`` the
@@ -565,9 +568,10 @@ class Shapes3D(PointCloudDataset):
 
     dim = 3
 
-    def __init__(self, categories: Sequence[str] | str = ("chair",), split: str = "train", num_points: int = 2048,
-                 num_shapes: int | None = None, normalize: str = "shape_bbox", stats=None, sample: str = "auto",
-                 pool: str = "auto", seed: int = 0, generator: torch.Generator | None = None,
+    def __init__(self, categories: Sequence[str] | str = ("chair",), split: str = "train",
+                 num_points: int = 2048, num_shapes: int | None = None, normalize: str = "shape_bbox",
+                 stats=None, sample: str = "auto", pool: str = "auto", seed: int = 0,
+                 generator: torch.Generator | None = None,
                  shapes_per_category: int = 500):
         if isinstance(categories, str):
             categories = (categories,)
@@ -596,8 +600,8 @@ class Shapes3D(PointCloudDataset):
                             shapes_per_category=shapes_per_category)
         self.items = [(ci, c, i) for ci, c in enumerate(categories) for i in range(start, stop)]
         self._length = len(self.items)
-        self._setup(split=split, num_points=num_points, normalize=normalize, stats=stats, sample=sample, pool=pool,
-                    seed=seed, generator=generator, cloud_size=CLOUD_SIZE,
+        self._setup(split=split, num_points=num_points, normalize=normalize, stats=stats, sample=sample,
+                    pool=pool, seed=seed, generator=generator, cloud_size=CLOUD_SIZE,
                     pools={"train": TRAIN_POOL, "test": TEST_POOL})
 
     def _full_cloud(self, index):

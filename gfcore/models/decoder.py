@@ -184,18 +184,15 @@ class ScoreDecoder(nn.Module):
                 h = mm_acc(h + cond(i), a, blk.fc1)                            # h + W_c c + b1 + W1 a
             out = torch.relu(pointwise_bn(self.out_norm, h))
         else:
-            k = 1
-
-            def cond_bn(norm: _CondBatchNorm, h: torch.Tensor) -> torch.Tensor:
-                nonlocal k
+            def cond_bn(norm: _CondBatchNorm, h: torch.Tensor, k: int) -> torch.Tensor:
+                """``gamma(c) * BN(h) + beta(c)``; gamma and beta are linears ``k`` and ``k + 1`` of ``c``."""
                 gamma, beta = cond(k, 2 * hidden).chunk(2, dim=-1)            # adjacent in the concatenation
-                k += 2
                 return torch.addcmul(beta, pointwise_bn(norm.bn, h), gamma)
 
-            for blk in self.blocks:
-                a = torch.relu(cond_bn(blk.norm0, h))
-                a = torch.relu(cond_bn(blk.norm1, blk.fc0(a)))
+            for i, blk in enumerate(self.blocks):
+                a = torch.relu(cond_bn(blk.norm0, h, 4 * i + 1))
+                a = torch.relu(cond_bn(blk.norm1, blk.fc0(a), 4 * i + 3))
                 h = mm_acc(h, a, blk.fc1) + blk.fc1.bias
-            out = torch.relu(cond_bn(self.out_norm, h))
+            out = torch.relu(cond_bn(self.out_norm, h, 4 * self.n_blocks + 1))
         out = self.out(out)
         return out.float() if out.dtype in (torch.float16, torch.bfloat16) else out

@@ -1,0 +1,143 @@
+"""gfcore.cli: ``python -m gfcore train|sample`` end to end on a tiny config, overrides, and the error
+paths."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from gfcore import cli
+from gfcore.train import AutoEncoderConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ROOT / "configs" / "tiny.yaml"
+
+
+def run_cli(*args, cwd=ROOT):
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("GF_DEBUG", None)
+    return subprocess.run([sys.executable, "-m", "gfcore", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# parsing
+# ------------------------------------------------------------------------------------------------------------
+def test_parse_assignment_values_are_yaml():
+    assert cli.parse_assignment("lr=1e-4") == (["lr"], 1e-4)
+    assert cli.parse_assignment("max_steps=10") == (["max_steps"], 10)
+    assert cli.parse_assignment("grad_clip=null") == (["grad_clip"], None)
+    assert cli.parse_assignment("grad_clip=None") == (["grad_clip"], None)
+    assert cli.parse_assignment("betas=[0.5, 0.9]") == (["betas"], [0.5, 0.9])
+    assert cli.parse_assignment("dataset_kwargs.root=/a/b=c") == (["dataset_kwargs", "root"], "/a/b=c")
+    assert cli.parse_assignment("compile=true") == (["compile"], True)
+    with pytest.raises(cli.CLIError, match="key=value"):
+        cli.parse_assignment("lr")
+    with pytest.raises(cli.CLIError, match="empty key"):
+        cli.parse_assignment("dataset_kwargs.=1")
+
+
+def test_apply_overrides_nested_and_copy():
+    base = {"lr": 1e-3, "dataset_kwargs": {"categories": ["chair"]}}
+    out = cli.apply_overrides(base, ["lr=2e-3", "dataset_kwargs.num_points=64", "extra.deep.key=1"])
+    assert out == {"lr": 2e-3, "dataset_kwargs": {"categories": ["chair"], "num_points": 64},
+                   "extra": {"deep": {"key": 1}}}
+    assert base == {"lr": 1e-3, "dataset_kwargs": {"categories": ["chair"]}}
+    with pytest.raises(cli.CLIError, match="not a mapping"):
+        cli.apply_overrides(base, ["lr.x=1"])
+
+
+def test_parser_requires_arguments(capsys):
+    with pytest.raises(SystemExit) as err:
+        cli.main(["train"])
+    assert err.value.code == 2
+    with pytest.raises(SystemExit):
+        cli.main(["sample", "--ckpt", "x.pt"])  # --out missing
+    with pytest.raises(SystemExit):
+        cli.main([])
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_preset_loads(path):
+    cfg = AutoEncoderConfig.from_yaml(path)
+    assert cfg.dataset in {"digits2d", "shapes3d", "shapenet"}
+    if path.name.startswith("shapenet-"):
+        category = path.stem.split("-", 1)[1]
+        assert cfg.dataset_kwargs["categories"] == [category]
+        assert cfg.dataset_kwargs["root"] == "data/ShapeNetCore.v2.PC15k"
+        train_shapes = {"airplane": 2832, "chair": 4612, "car": 2458}[category]
+        assert cfg.max_steps == 2000 * (train_shapes // 32)
+        optim = (cfg.batch_size, cfg.lr, cfg.num_sigmas, cfg.sigma_max, cfg.sigma_min)
+        assert optim == (32, 1e-3, 10, 1.0, 0.01)
+        assert (cfg.block, cfg.n_blocks, cfg.zdim, cfg.hidden, cfg.seed) == ("add", 24, 128, 256, 100)
+        assert cfg.lr_schedule == "official" and cfg.dataset_kwargs["num_points"] == 2048
+
+
+# ------------------------------------------------------------------------------------------------------------
+# end to end
+# ------------------------------------------------------------------------------------------------------------
+def test_train_then_sample_end_to_end(tmp_path):
+    out = tmp_path / "run"
+    res = run_cli("train", "--config", str(TINY), "--out", str(out), "--no-progress", "--set", "max_steps=2",
+                  "--set", "log_every=1")
+    assert res.returncode == 0, res.stderr
+    assert "done at step 2" in res.stdout
+    ckpt = out / "checkpoints" / "last.pt"
+    assert ckpt.is_file() and (out / "metrics.jsonl").is_file()
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["max_steps"] == 2 and saved["log_every"] == 1  # --set reached the stored config
+
+    samples = tmp_path / "samples.npy"
+    res = run_cli("sample", "--ckpt", str(ckpt), "--num-points", "48", "--num-shapes", "2",
+                  "--steps-per-sigma", "1", "--out", str(samples),
+                  "--save-input", str(tmp_path / "inputs.npy"))
+    assert res.returncode == 0, res.stderr
+    arr = np.load(samples)
+    assert arr.shape == (2, 48, 3) and arr.dtype == np.float32 and np.isfinite(arr).all()
+    assert np.load(tmp_path / "inputs.npy").shape == (2, 128, 3)
+
+    # resume in-process: continue the same run to step 3
+    assert cli.main(["train", "--config", str(TINY), "--out", str(out), "--resume", "--no-progress",
+                     "--set", "max_steps=3", "--set", "log_every=1"]) == 0
+    lines = (out / "metrics.jsonl").read_text().strip().splitlines()
+    assert [yaml.safe_load(line)["step"] for line in lines] == [1, 2, 3]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# errors: exit status 2 and a one-line message
+# ------------------------------------------------------------------------------------------------------------
+def test_unknown_config_key_fails(tmp_path, capsys):
+    code = cli.main(["train", "--config", str(TINY), "--out", str(tmp_path / "r"), "--set", "bogus_key=1"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "bogus_key" in err and "valid keys" in err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**yaml.safe_load(TINY.read_text()), "learning_rate": 0.1}))
+    res = run_cli("train", "--config", str(bad), "--out", str(tmp_path / "r2"))
+    assert res.returncode == 2 and "learning_rate" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_missing_dataset_root_fails_clearly(tmp_path, capsys):
+    code = cli.main(["train", "--config", str(ROOT / "configs" / "shapenet-airplane.yaml"), "--out",
+                     str(tmp_path / "r"), "--set", f"dataset_kwargs.root={tmp_path / 'no_pc15k'}"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "no_pc15k" in err and "PointFlow repository README" in err
+
+
+def test_other_user_errors(tmp_path, capsys):
+    assert cli.main(["train", "--config", str(tmp_path / "nope.yaml")]) == 2
+    assert "no config file" in capsys.readouterr().err
+    assert cli.main(["train", "--config", str(TINY), "--out", str(tmp_path / "fresh"), "--resume"]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+    assert cli.main(["train", "--config", str(TINY), "--out", str(tmp_path / "r"), "--set", "lr=-1"]) == 2
+    assert "lr" in capsys.readouterr().err
+    assert cli.main(["sample", "--ckpt", str(tmp_path / "none.pt"), "--out", str(tmp_path / "s.npy")]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+    notckpt = tmp_path / "junk.pt"
+    notckpt.write_bytes(b"not a checkpoint")
+    code = cli.main(["sample", "--ckpt", str(notckpt), "--out", str(tmp_path / "s.npy"), "--num-points", "0"])
+    assert code == 2
