@@ -30,6 +30,7 @@ Taught in chapters 4, 5 and 10.
 """
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 
 import numpy as np
@@ -147,12 +148,11 @@ class PointCloudDataset(Dataset):
         return self._worker_gen[1]
 
     def __getitem__(self, index: int) -> dict:
-        if isinstance(index, torch.Tensor):
-            index = int(index)
+        index = operator.index(index)  # ints, NumPy and 0-d integer tensors alike
         n = len(self)
         if not -n <= index < n:
             raise IndexError(f"index {index} out of range for a dataset of {n} items")
-        index = index % n
+        index = int(index % n)
         pool, shift, scale = self._normalised_pool(index)
         if self.sample == "random":
             choice = torch.randint(pool.shape[0], (self.num_points,), generator=self._draw_generator())

@@ -82,26 +82,39 @@ class Primitive:
 class TriangleMesh(Primitive):
     """A set of triangles ``(T, 3, 3)``; sampled by area (barycentric)."""
 
-    def __init__(self, triangles: np.ndarray):
+    def __init__(self, triangles: np.ndarray, areas: np.ndarray | None = None):
         self.tri = np.asarray(triangles, dtype=np.float64)
-        e1 = self.tri[:, 1] - self.tri[:, 0]
-        e2 = self.tri[:, 2] - self.tri[:, 0]
-        self.tri_areas = 0.5 * np.linalg.norm(np.cross(e1, e2), axis=1)
+        if areas is None:
+            e1 = self.tri[:, 1] - self.tri[:, 0]
+            e2 = self.tri[:, 2] - self.tri[:, 0]
+            areas = 0.5 * np.linalg.norm(np.cross(e1, e2), axis=1)
+        self.tri_areas = areas
         self.area = float(self.tri_areas.sum())
 
+    @classmethod
+    def merge(cls, meshes: Sequence[TriangleMesh]) -> TriangleMesh:
+        """One mesh holding the triangles of all ``meshes`` (sampling it samples their union by area)."""
+        return cls(np.concatenate([m.tri for m in meshes]), np.concatenate([m.tri_areas for m in meshes]))
+
     def sample(self, n, rng):
-        cdf = np.cumsum(self.tri_areas)
-        which = np.minimum(np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right"), len(cdf) - 1)
-        return sample_triangles(self.tri[which], rng)
+        """``n`` points uniform by area, grouped by triangle (multinomial counts; callers shuffle)."""
+        counts = rng.multinomial(n, self.tri_areas / self.area)
+        which = np.repeat(np.arange(len(counts)), counts)
+        return sample_triangles(self.tri, rng, which)
 
 
-def sample_triangles(tri: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One uniform point in each triangle of ``tri`` ``(n, 3, 3)`` (reflected barycentric sampling)."""
-    u = rng.random((tri.shape[0], 2))
-    flip = u.sum(axis=1) > 1
-    u[flip] = 1 - u[flip]
-    a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
-    return a + u[:, :1] * (b - a) + u[:, 1:] * (c - a)
+def sample_triangles(tri: np.ndarray, rng: np.random.Generator,
+                     which: np.ndarray | None = None) -> np.ndarray:
+    """One uniform point in each triangle ``tri[which]`` (reflected barycentric sampling): ``(n, 3)``.
+
+    ``tri`` is ``(T, 3, 3)``; ``which`` ``(n,)`` triangle indices (default: each triangle once).
+    """
+    if which is None:
+        which = np.arange(tri.shape[0])
+    u = rng.random((which.shape[0], 2))
+    u = np.where(u.sum(axis=1, keepdims=True) > 1, 1 - u, u)
+    a = tri[:, 0]
+    return a[which] + u[:, :1] * (tri[:, 1] - a)[which] + u[:, 1:] * (tri[:, 2] - a)[which]
 
 
 # the 12 triangles of a hexahedron whose corners are indexed by bits (x, y, z):
@@ -253,6 +266,9 @@ def sample_primitives(primitives: Sequence[Primitive], n: int, rng: np.random.Ge
     Counts per primitive are multinomial in the primitives' areas; the points are shuffled so any slice (the
     train and test pools) is itself a uniform sample.
     """
+    meshes = [p for p in primitives if isinstance(p, TriangleMesh)]
+    if len(meshes) > 1:  # one area-weighted pass over all triangles instead of one per box
+        primitives = [TriangleMesh.merge(meshes)] + [p for p in primitives if not isinstance(p, TriangleMesh)]
     areas = np.array([p.area for p in primitives], dtype=np.float64)
     counts = rng.multinomial(n, areas / areas.sum())
     pts = np.concatenate([p.sample(int(k), rng) for p, k in zip(primitives, counts, strict=True) if k > 0])
