@@ -18,8 +18,9 @@ x 20 steps (2 per level) with --quick (the default on CPU), on the official-size
 Accuracy, on a model trained briefly on a tiny procedural set (ellipsoids, tori, boxes): the official-size model
 for --train-steps steps (2000) with --full, a small one (width 64, 4 blocks, 100 steps) with --quick. A field
 trained this briefly is not converged (its samples are not yet on the shapes; the JSON records their Chamfer to
-the data), so the comparison measures how closely the fast path follows the baseline's dynamics. Reported per fast row: the relative error of its score against the official-style score on the same
-points along a whole sampling run, and the Chamfer distance between its samples and the baseline's (same seeds),
+the data), so the comparison measures how closely the fast path follows the baseline's dynamics. Reported per
+fast row: the relative error of its score against the official-style score on the same points along a whole
+sampling run, and the Chamfer distance between its samples and the baseline's (same seeds),
 next to the noise floor, the Chamfer distance between two baseline runs with different seeds.
 
 Prints a table, writes bench/results/sample_<device>.json.
@@ -27,7 +28,6 @@ Prints a table, writes bench/results/sample_<device>.json.
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 from pathlib import Path
 

@@ -59,7 +59,7 @@ print(gfcore.config.describe())
 NUM_POINTS = gfcore.config.choose(fast=400, full=2000)   # points sampled on each shape
 RESOLUTION = gfcore.config.choose(fast=24, full=40)      # field plots: RESOLUTION x RESOLUTION arrows
 NUM_QUERIES = gfcore.config.choose(fast=2000, full=20000)  # random queries for the checks
-SLIDER_SIGMAS = torch.logspace(-1.7, -0.2, gfcore.config.choose(fast=8, full=24)).tolist()
+SLIDER_SIGMAS = torch.logspace(-1.7, -0.2, gfcore.config.choose(fast=8, full=12)).tolist()
 
 # %% [markdown]
 # ## A shape is a distribution on its outline
