@@ -11,6 +11,7 @@ from gfcore import _checks
 from gfcore.losses import dsm_loss
 from gfcore.models.decoder import ScoreDecoder
 from gfcore.models.encoder import PointNetEncoder
+from gfcore.models.fuse import fast_score_fn
 from gfcore.sampling import annealed_langevin, prior as make_prior
 from gfcore.schedule import geometric_sigmas
 
@@ -135,7 +136,7 @@ class ShapeGF(nn.Module):
     def decode(self, z: torch.Tensor, num_points: int, *, sigmas: torch.Tensor | None = None,
                steps_per_sigma: int = 10, prior: str = "uniform", prior_kwargs: dict | None = None,
                step_size: float | None = None, generator: torch.Generator | None = None,
-               return_trajectory: bool = False):
+               return_trajectory: bool = False, fast: bool = True):
         """Sample ``num_points`` points of each shape ``z`` by annealed Langevin dynamics on the learned field.
 
         Runs in eval mode (batch norm with running statistics) under ``no_grad`` and restores the previous mode.
@@ -150,6 +151,9 @@ class ShapeGF(nn.Module):
             step_size: see :func:`gfcore.sampling.annealed_langevin` (default ``2 * sigma_L^2``).
             generator: ``torch.Generator`` on ``z``'s device, for the prior and the Langevin noise.
             return_trajectory: also return the ``(T + 1, B, M, d)`` iterates.
+            fast: sample with :func:`gfcore.models.fuse.fast_score_fn` (batch norm folded, the ``(z, sigma)``
+                terms computed once per level; the same function in float32 to ~1e-6, see ``bench/sample.py``)
+                instead of :meth:`score_fn`.
 
         Returns:
             ``(B, num_points, d)`` points (and the trajectory if asked).
@@ -168,7 +172,8 @@ class ShapeGF(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            return annealed_langevin(self.score_fn(z), x0, sigmas, steps_per_sigma=steps_per_sigma,
+            score_fn = fast_score_fn(self, z) if fast else self.score_fn(z)
+            return annealed_langevin(score_fn, x0, sigmas, steps_per_sigma=steps_per_sigma,
                                      step_size=step_size, generator=generator,
                                      return_trajectory=return_trajectory)
         finally:
