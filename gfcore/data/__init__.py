@@ -1,7 +1,7 @@
 """Shapes as point clouds: procedural 2D outlines and glyphs (``shapes2d``), real handwritten digits
-(``digits2d``), a procedural 3D shape family (``shapes3d``), mesh surface sampling and bundled meshes
-(``meshes``), the ShapeNetCore.v2.PC15k loader (``shapenet``), and the normalisations they share
-(``normalize``).
+(``digits2d``), printed characters in several fonts (``glyphs2d``), a procedural 3D shape family
+(``shapes3d``), mesh surface sampling and bundled meshes (``meshes``), the ShapeNetCore.v2.PC15k loader
+(``shapenet``), and the normalisations they share (``normalize``).
 
 Every dataset follows one contract (``gfcore.data.base``): items are dicts ``{"points": (N, d), "shift": (1,
 d), "scale": (1, 1), "idx": int, "label": int}`` with ``raw = points * scale + shift``; training splits draw
@@ -10,21 +10,22 @@ builds one by name from :data:`DATASETS`.
 
 Taught in chapters 1 and 4 (2D shapes, glyphs and digits), 5 (3D shapes) and 10 (ShapeNet).
 """
-from gfcore.data import base, digits2d, meshes, normalize, shapenet, shapes2d, shapes3d
+from gfcore.data import base, digits2d, glyphs2d, meshes, normalize, shapenet, shapes2d, shapes3d
 from gfcore.data.base import PointCloudDataset
 from gfcore.data.digits2d import Digits2D
+from gfcore.data.glyphs2d import Glyphs2D
 from gfcore.data.meshes import bundled_mesh, sample_mesh
 from gfcore.data.shapenet import ShapeNetPC15k
 from gfcore.data.shapes3d import Shapes3D
 
-DATASETS = {"digits2d": Digits2D, "shapes3d": Shapes3D, "shapenet": ShapeNetPC15k}
+DATASETS = {"digits2d": Digits2D, "glyphs2d": Glyphs2D, "shapes3d": Shapes3D, "shapenet": ShapeNetPC15k}
 
 
 def build_dataset(name: str, split: str = "train", **kwargs) -> PointCloudDataset:
     """Build a dataset by name: ``build_dataset("shapes3d", "val", categories=["chair"], num_points=2048)``.
 
     Args:
-        name: a key of :data:`DATASETS` (``"digits2d"``, ``"shapes3d"``, ``"shapenet"``).
+        name: a key of :data:`DATASETS` (``"digits2d"``, ``"glyphs2d"``, ``"shapes3d"``, ``"shapenet"``).
         split: ``"train"``, ``"val"`` or ``"test"``.
         **kwargs: the dataset class's keyword arguments (``shapenet`` needs ``root``).
 
@@ -40,6 +41,6 @@ def build_dataset(name: str, split: str = "train", **kwargs) -> PointCloudDatase
     return DATASETS[name](split=split, **kwargs)
 
 
-__all__ = ["DATASETS", "Digits2D", "PointCloudDataset", "ShapeNetPC15k", "Shapes3D", "base", "build_dataset",
-           "bundled_mesh", "digits2d", "meshes", "normalize", "sample_mesh", "shapenet", "shapes2d",
+__all__ = ["DATASETS", "Digits2D", "Glyphs2D", "PointCloudDataset", "ShapeNetPC15k", "Shapes3D", "base", "build_dataset",
+           "bundled_mesh", "digits2d", "glyphs2d", "meshes", "normalize", "sample_mesh", "shapenet", "shapes2d",
            "shapes3d"]

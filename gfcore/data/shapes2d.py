@@ -141,7 +141,8 @@ def spiral(*, turns: float = 2.5, radius: float = 0.9, resolution: int = 4096) -
     return [torch.stack([r * torch.cos(angle), r * torch.sin(angle)], dim=1)]
 
 
-def glyph(text: str, *, family: str = "DejaVu Sans", resolution: int = 4096) -> list[torch.Tensor]:
+def glyph(text: str, *, family: str = "DejaVu Sans", style: str = "normal", weight: str = "normal",
+          resolution: int = 4096) -> list[torch.Tensor]:
     """Outline of ``text`` in matplotlib's bundled font: every closed contour of every character.
 
     The font's Bezier curves are flattened by ``matplotlib.textpath.TextPath.to_polygons`` at ``resolution``
@@ -152,6 +153,8 @@ def glyph(text: str, *, family: str = "DejaVu Sans", resolution: int = 4096) -> 
         text: one or more printable characters, at least one of them not a space (``"A"``, ``"8"``, ``"GF"``).
         family: a font family matplotlib can find; the default ships with matplotlib, so results match
             everywhere.
+        style, weight: font style (``"normal"``, ``"italic"``, ``"oblique"``) and weight (``"normal"``,
+            ``"bold"``), as matplotlib's ``FontProperties`` takes them.
         resolution: flattening scale (units per em).
 
     Returns:
@@ -174,7 +177,7 @@ def glyph(text: str, *, family: str = "DejaVu Sans", resolution: int = 4096) -> 
         raise ValueError(f"text must be printable on one line (no newlines or control characters), "
                          f"got {text!r}")
     _checks.positive_int("resolution", resolution)
-    path = TextPath((0, 0), text, size=1, prop=FontProperties(family=family))
+    path = TextPath((0, 0), text, size=1, prop=FontProperties(family=family, style=style, weight=weight))
     polygons = path.to_polygons(transform=Affine2D().scale(resolution), closed_only=True)
     polylines = [torch.as_tensor(p, dtype=torch.float64) / resolution for p in polygons if len(p) >= 3]
     if not polylines:
