@@ -185,7 +185,8 @@ def plot_points(ax, points, *, s: float = 2, color="C3", alpha: float = 0.8, lab
     Taught in chapter 1.
     """
     p = _numpy_points("points", points)
-    return ax.scatter(p[:, 0], p[:, 1], s=s, color=color, alpha=alpha, label=label, linewidths=0, **kwargs)
+    kwargs.setdefault("linewidths", 0 if kwargs.get("marker", "o") in ("o", ".") else None)
+    return ax.scatter(p[:, 0], p[:, 1], s=s, color=color, alpha=alpha, label=label, **kwargs)
 
 
 def setup_axes(ax, extent=DEFAULT_EXTENT, title: str | None = None):
