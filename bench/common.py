@@ -190,21 +190,6 @@ def toy_shapes(batch: int, num_points: int, *, generator: torch.Generator, dim: 
 def naive_decoder(dec, x: torch.Tensor, sigma: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """The official dataflow (materialised ``c``, every linear of ``c`` per point) in gfcore's channels-last layout
     (``nn.Linear`` on ``(B, M, C)``): separates the layout's cost from the per-shape condition's saving."""
-    from gfcore.models.encoder import pointwise_bn
+    from gfcore.models.decoder import reference_forward
 
-    b, m, _ = x.shape
-    c = torch.cat([x, z.unsqueeze(1).expand(b, m, -1), sigma.to(x.dtype).view(b, 1, 1).expand(b, m, 1)], dim=-1)
-
-    def cbn(norm, h):
-        return torch.addcmul(norm.beta(c), pointwise_bn(norm.bn, h), norm.gamma(c))
-
-    h = dec.inp(c)
-    for blk in dec.blocks:
-        if dec.block == "add":
-            a = blk.fc0(torch.relu(pointwise_bn(blk.bn0, h)))
-            h = h + blk.fc1(torch.relu(pointwise_bn(blk.bn1, a))) + blk.fc_c(c)
-        else:
-            a = blk.fc0(torch.relu(cbn(blk.norm0, h)))
-            h = h + blk.fc1(torch.relu(cbn(blk.norm1, a)))
-    h = torch.relu(pointwise_bn(dec.out_norm, h) if dec.block == "add" else cbn(dec.out_norm, h))
-    return dec.out(h)
+    return reference_forward(dec, x, sigma, z)

@@ -212,6 +212,17 @@ def setup_axes(ax, extent=DEFAULT_EXTENT, title: str | None = None):
 # Animations
 # ------------------------------------------------------------------------------------------------------------
 
+def _points_and_sigmas(points, sigmas, kind: str) -> tuple[torch.Tensor, list[float]]:
+    """Validate the inputs of the sigma sweeps: ``(N, 2)`` points, positive sigmas, a field kind."""
+    pts = torch.as_tensor(_numpy_points("points", points))
+    sig = [float(v) for v in torch.as_tensor(sigmas, dtype=torch.float64).reshape(-1)]
+    if not sig:
+        raise ValueError("sigmas is empty")
+    _checks.positive("sigmas", torch.tensor(sig))
+    _checks.choice("kind", kind, FIELD_KINDS)
+    return pts, sig
+
+
 def _frame_indices(total: int, max_frames: int) -> list[int]:
     """At most ``max_frames`` evenly spaced indices in ``range(total)``, always the first and the last."""
     _checks.positive_int("max_frames", max_frames)
@@ -289,12 +300,7 @@ def animate_sigma(points, sigmas, *, extent=DEFAULT_EXTENT, resolution: int = 25
     """
     from gfcore import fields
 
-    pts = torch.as_tensor(_numpy_points("points", points))
-    sig = [float(v) for v in torch.as_tensor(sigmas, dtype=torch.float64).reshape(-1)]
-    if not sig:
-        raise ValueError("sigmas is empty")
-    _checks.positive("sigmas", torch.tensor(sig))
-    _checks.choice("kind", kind, FIELD_KINDS)
+    pts, sig = _points_and_sigmas(points, sigmas, kind)
     sig = [sig[i] for i in _frame_indices(len(sig), MAX_FRAMES)]
     fig, ax = plt.subplots(figsize=figsize, dpi=dpi)
 
@@ -353,12 +359,7 @@ def field_sigma_slider(points, sigmas, *, extent=DEFAULT_EXTENT, resolution: int
 
     from gfcore import fields
 
-    pts = torch.as_tensor(_numpy_points("points", points))
-    sig = [float(v) for v in torch.as_tensor(sigmas, dtype=torch.float64).reshape(-1)]
-    if not sig:
-        raise ValueError("sigmas is empty")
-    _checks.positive("sigmas", torch.tensor(sig))
-    _checks.choice("kind", kind, FIELD_KINDS)
+    pts, sig = _points_and_sigmas(points, sigmas, kind)
 
     def draw(sigma):
         fig, ax = plt.subplots(figsize=figsize)

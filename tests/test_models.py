@@ -4,31 +4,11 @@ import torch
 from torch import nn
 
 from gfcore.models import PointNetEncoder, ScoreDecoder, ShapeGF, ToyScoreNet
-from gfcore.models.encoder import pointwise_bn
+from gfcore.models.decoder import reference_forward as reference_decoder
 
 
 def nparams(module):
     return sum(p.numel() for p in module.parameters())
-
-
-def reference_decoder(dec: ScoreDecoder, x, sigma, z):
-    """The decoder written the naive way: materialise c = [x, z, sigma] per point, apply each layer as is."""
-    b, m, d = x.shape
-    c = torch.cat([x, z.unsqueeze(1).expand(b, m, -1), sigma.view(b, 1, 1).expand(b, m, 1)], dim=-1)
-
-    def cbn(norm, h):
-        return pointwise_bn(norm.bn, h) * norm.gamma(c) + norm.beta(c)
-
-    h = dec.inp(c)
-    for blk in dec.blocks:
-        if dec.block == "add":
-            a = blk.fc0(torch.relu(pointwise_bn(blk.bn0, h)))
-            h = h + blk.fc1(torch.relu(pointwise_bn(blk.bn1, a))) + blk.fc_c(c)
-        else:
-            a = blk.fc0(torch.relu(cbn(blk.norm0, h)))
-            h = h + blk.fc1(torch.relu(cbn(blk.norm1, a)))
-    h = torch.relu(pointwise_bn(dec.out_norm, h) if dec.block == "add" else cbn(dec.out_norm, h))
-    return dec.out(h)
 
 
 def perturb_(module, scale=0.05, seed=0):

@@ -196,3 +196,30 @@ class ScoreDecoder(nn.Module):
             out = torch.relu(cond_bn(self.out_norm, h, 4 * self.n_blocks + 1))
         out = self.out(out)
         return out.float() if out.dtype in (torch.float16, torch.bfloat16) else out
+
+
+def reference_forward(decoder: ScoreDecoder, x: torch.Tensor, sigma: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """:meth:`ScoreDecoder.forward` written the direct way: the condition ``c = [x, z, sigma]`` materialised for
+    every point and every layer applied as written in the paper and the official code.
+
+    The same function as ``decoder(x, sigma, z)``, slower; the reference the tests compare the fast forward and
+    the folded decoder with, and the dataflow ``bench/train_step.py`` times as its baseline.
+
+    Shapes: ``x (B, M, d)``, ``sigma (B,)``, ``z (B, zdim)`` -> ``(B, M, d)``.
+    """
+    b, m, _ = x.shape
+    c = torch.cat([x, z.unsqueeze(1).expand(b, m, -1), sigma.to(x.dtype).view(b, 1, 1).expand(b, m, 1)], dim=-1)
+
+    def cbn(norm: _CondBatchNorm, h: torch.Tensor) -> torch.Tensor:
+        return pointwise_bn(norm.bn, h) * norm.gamma(c) + norm.beta(c)
+
+    h = decoder.inp(c)
+    for blk in decoder.blocks:
+        if decoder.block == "add":
+            a = blk.fc0(torch.relu(pointwise_bn(blk.bn0, h)))
+            h = h + blk.fc1(torch.relu(pointwise_bn(blk.bn1, a))) + blk.fc_c(c)
+        else:
+            a = blk.fc0(torch.relu(cbn(blk.norm0, h)))
+            h = h + blk.fc1(torch.relu(cbn(blk.norm1, a)))
+    h = torch.relu(pointwise_bn(decoder.out_norm, h) if decoder.block == "add" else cbn(decoder.out_norm, h))
+    return decoder.out(h)
