@@ -487,7 +487,7 @@ def test_pc15k_errors(pc15k, tmp_path):
 # registry
 # ------------------------------------------------------------------------------------------------------------
 def test_build_dataset_registry(pc15k):
-    assert set(gd.DATASETS) == {"digits2d", "shapes3d", "shapenet"}
+    assert set(gd.DATASETS) == {"digits2d", "glyphs2d", "shapes3d", "shapenet"}
     ds = gd.build_dataset("shapes3d", "val", categories=["airplane"], num_points=64, shapes_per_category=10)
     assert isinstance(ds, PointCloudDataset) and ds.split == "val" and len(ds) == 1
     ds = gd.build_dataset("digits2d", "test", num_points=32, source="sklearn")
