@@ -692,9 +692,14 @@ def _train(cfg, train_set, val_set, out_dir, resume, progress, callback, rank, w
                 t_window, step_window = now, step
                 bar.set_postfix(loss=f"{record['loss']:.4g}", lr=f"{lr:.2e}")
             if cfg.val_every and (step % cfg.val_every == 0 or step == total) and rank == 0:
-                val = evaluate_reconstruction(eval_model, val_batch, num_shapes=cfg.val_shapes,
-                                              num_points=cfg.val_num_points,
-                                              steps_per_sigma=cfg.val_steps_per_sigma, seed=cfg.seed)
+                try:
+                    val = evaluate_reconstruction(eval_model, val_batch, num_shapes=cfg.val_shapes,
+                                                  num_points=cfg.val_num_points,
+                                                  steps_per_sigma=cfg.val_steps_per_sigma, seed=cfg.seed)
+                except ValueError as err:  # an early, rough field can throw the sampler out; keep training
+                    warnings.warn(f"step {step}: validation failed ({err}); val_chamfer recorded as NaN",
+                                  RuntimeWarning, stacklevel=1)
+                    val = {"chamfer": float("nan")}
                 record.update({"step": step, "val_chamfer": val["chamfer"]})
                 bar.set_postfix(loss=record.get("loss", float("nan")), val_cd=f"{val['chamfer']:.4g}")
             if record and rank == 0:

@@ -221,6 +221,17 @@ def test_nan_loss_names_the_step(monkeypatch):
         train_autoencoder(tiny(max_steps=8), train_set=Circles(), progress=False)
 
 
+def test_failed_validation_is_recorded_not_fatal(monkeypatch):
+    def diverge(*args, **kwargs):
+        raise ValueError("Langevin diverged at level 3")
+
+    monkeypatch.setattr(gtrain, "evaluate_reconstruction", diverge)
+    with pytest.warns(RuntimeWarning, match="validation failed"):
+        res = train_autoencoder(tiny(max_steps=4, val_every=2), train_set=Circles(), progress=False)
+    vals = [r["val_chamfer"] for r in res.history if "val_chamfer" in r]
+    assert res.step == 4 and len(vals) == 2 and all(math.isnan(v) for v in vals)
+
+
 # -- DDP ------------------------------------------------------------------------------------------------------
 DDP_SCRIPT = textwrap.dedent('''
     import math, os, sys
