@@ -481,7 +481,7 @@ def _scene(clouds, titles, *, ncols, window_size, point_size, colors, azimuth, e
 
 def render_clouds(clouds, *, titles=None, ncols: int | None = None, window_size=(320, 320),
                   point_size: float = 4.0, colors=None, azimuth: float = 35.0, elevation: float = 20.0,
-                  distance: float = 3.2) -> np.ndarray:
+                  distance: float = 4.6) -> np.ndarray:
     """Render one or several ``(N, 3)`` point clouds side by side, off-screen, as an RGB image.
 
     Points are drawn as shaded spheres, coloured by height (``y``, the up axis as in ShapeNet) unless ``colors``
@@ -507,7 +507,7 @@ def render_clouds(clouds, *, titles=None, ncols: int | None = None, window_size=
 
 
 def render_meshes(meshes, *, titles=None, ncols: int | None = None, window_size=(320, 320), colors=None,
-                  azimuth: float = 35.0, elevation: float = 20.0, distance: float = 3.2) -> np.ndarray:
+                  azimuth: float = 35.0, elevation: float = 20.0, distance: float = 4.6) -> np.ndarray:
     """Render triangle meshes ``[(vertices (V, 3), faces (F, 3)), ...]`` off-screen, as :func:`render_clouds`.
 
     Returns:
@@ -547,7 +547,7 @@ def show_image(image: np.ndarray, *, title: str | None = None, figsize=None):
 
 def interactive_clouds(clouds, *, titles=None, ncols: int | None = None, window_size=(360, 360),
                        point_size: float = 4.0, colors=None, azimuth: float = 35.0, elevation: float = 20.0,
-                       distance: float = 3.2):
+                       distance: float = 4.6):
     """A view of ``(N, 3)`` clouds that the reader can rotate and zoom, in Jupyter and in the static book.
 
     The scene is exported with vtk.js (pyvista's trame export: one self-contained HTML file, about 1 MB with
@@ -559,6 +559,7 @@ def interactive_clouds(clouds, *, titles=None, ncols: int | None = None, window_
     Taught in chapter 5.
     """
     import html
+    import logging
     import os
     import tempfile
 
@@ -567,11 +568,17 @@ def interactive_clouds(clouds, *, titles=None, ncols: int | None = None, window_
     clouds = _clouds_list(clouds)
     plotter = _scene(clouds, titles, ncols=ncols, window_size=window_size, point_size=point_size, colors=colors,
                      azimuth=azimuth, elevation=elevation, distance=distance, off_screen=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "scene.html")
-        exporter = plotter.trame.export_html if hasattr(plotter, "trame") else plotter.export_html
-        exporter(path)
-        page = open(path, encoding="utf-8").read()
+    asyncio_log = logging.getLogger("asyncio")  # trame may try to fetch an optional viewer: quiet offline
+    level = asyncio_log.level
+    asyncio_log.setLevel(logging.CRITICAL)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "scene.html")
+            exporter = plotter.trame.export_html if hasattr(plotter, "trame") else plotter.export_html
+            exporter(path)
+            page = open(path, encoding="utf-8").read()
+    finally:
+        asyncio_log.setLevel(level)
     plotter.close()
     ncols = min(ncols or len(clouds), len(clouds))
     width = window_size[0] * ncols
