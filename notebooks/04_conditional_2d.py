@@ -253,7 +253,8 @@ axes[0].set(yscale="log", xlabel="step", ylabel="loss", title="training loss (me
 axes[1].plot(val_steps, val_cd, "o-", color="C3")
 axes[1].set(yscale="log", xlabel="step", ylabel=r"Chamfer distance (pixels$^2$)",
             title=f"reconstruction of {CONFIG.val_shapes} validation digits")
-fig.suptitle("Figure 4.2 - training the auto-encoder", y=1.03)
+fig.suptitle("Figure 4.2 - training the auto-encoder")
+fig.tight_layout()
 plt.show()
 
 # %% [markdown]

@@ -160,7 +160,7 @@ plt.show()
 # $$
 # z \;=\; E(X) \;=\; g\Big(\max_{i=1..N} f(x_i)\Big),
 # \qquad f: \mathbb{R}^3 \to \mathbb{R}^{512},\quad g: \mathbb{R}^{512} \to \mathbb{R}^{128}.
-# $$ (eq-pointnet)
+# $$ (eq-pointnet-3d)
 #
 # **Decoder.** Every layer acts on one query point at a time (a $1\times1$ convolution), reading the condition
 # $c = [x, z, \sigma] \in \mathbb{R}^{3 + 128 + 1}$ (the raw $\sigma$, no embedding). The official "add"
@@ -187,7 +187,7 @@ plt.show()
 # \frac{1}{2\sigma}\,\frac{1}{N}\sum_{i=1}^N
 # \big\lVert -\sigma\varepsilon_i - s_\theta(x_i + \sigma\varepsilon_i,\, \sigma,\, E(X)) \big\rVert^2,
 # \qquad \varepsilon_i \sim \mathcal{N}(0, I).
-# $$ (eq-ae-loss)
+# $$ (eq-ae-loss-3d)
 #
 # We build the full-size model (even in fast mode: building it costs nothing) and count its parameters part
 # by part.
@@ -560,7 +560,7 @@ plt.show()
 #
 # - The paper's auto-encoder is a PointNet encoder (0.37M parameters) and a 24-block residual decoder (4.04M)
 #   that maps $[x, z, \sigma]$ to a displacement toward the surface, eq. {eq}`eq-add-decoder`; both train together
-#   with denoising score matching, eq. {eq}`eq-ae-loss`.
+#   with denoising score matching, eq. {eq}`eq-ae-loss-3d`.
 # - `gfcore.train.train_autoencoder` trains it from one config, writing `config.yaml`, `metrics.jsonl` and
 #   resumable checkpoints; `python -m gfcore train --config ...` is the same from a shell.
 # - Reconstruction is encoding followed by Langevin sampling; held-out shapes come back far closer than an
