@@ -521,6 +521,7 @@ assert last_loss < 0.5 * first_loss, (first_loss, last_loss)
 assert x_rec.shape[1] == OUTPUT_POINTS > x_in.shape[1] == INPUT_POINTS, (x_rec.shape, x_in.shape)
 assert cd_oracle.mean() < cd_rec.mean(), (float(cd_oracle.mean()), float(cd_rec.mean()))
 assert cd_rec.mean() < cd_rand.mean() / 5, (float(cd_rec.mean()), float(cd_rand.mean()))
+assert cd_rec.mean() < 0.5 * cd_other.mean(), (float(cd_rec.mean()), float(cd_other.mean()))  # closer to its own digit
 assert cd_nn.mean() < 3 * cd_rec.mean(), (float(cd_nn.mean()), float(cd_rec.mean()))
 assert cd_nn.max() < cd_rand.mean() / 20, (float(cd_nn.max()), float(cd_rand.mean()))
 print("chapter 4 checks passed")
