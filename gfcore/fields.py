@@ -44,7 +44,6 @@ def _prepare(x, points, sigma):
         raise ValueError(f"batch sizes differ: x has {bx} shapes, points has {bp}")
     batch = max(bx, bp)
     s = _checks.sigma_per_shape(sigma, batch if batched else None, like=xb)
-    batch = max(batch, s.shape[0])
     xb = xb.expand(batch, -1, -1)
     pb = pb.expand(batch, -1, -1)
     return xb, pb, s.expand(batch, 1, 1), batched
