@@ -11,7 +11,7 @@ x 20 steps (2 per level) with --quick (the default on CPU), on the official-size
 (a) official fp32 eager: the official code's computation per step (Conv1d on (B, C, N), c = [x, z, sigma]
     materialised per point), prediction / sigma^2;
 (b) gfcore ShapeGF.score fp32 eager (the z/sigma terms once per call);
-(c) gfcore fast fp32: fold_batchnorm + per-shape terms once per level (gfcore.models.fuse.fast_score_fn);
+(c) gfcore fast fp32: fold_batchnorm + per-shape terms once per level (gfcore.models.fold.fast_score_fn);
 (d) gfcore fast bf16 (CUDA);
 (e) gfcore fast bf16 + torch.compile (CUDA; mode reduce-overhead = CUDA graphs by default; --no-compile drops it).
 
@@ -39,7 +39,7 @@ from common import (ROOT, chamfer, machine, official_score_fn, print_table, set_
 
 sys.path.insert(0, str(ROOT))
 from gfcore.models import ShapeGF  # noqa: E402
-from gfcore.models.fuse import fast_score_fn, fold_batchnorm  # noqa: E402
+from gfcore.models.fold import fast_score_fn, fold_batchnorm  # noqa: E402
 from gfcore.sampling import annealed_langevin, prior  # noqa: E402
 from gfcore.schedule import geometric_sigmas  # noqa: E402
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
 import torch
 
 
@@ -97,3 +98,31 @@ def sigma_per_shape(sigma, batch: int | None, *, like: torch.Tensor) -> torch.Te
             raise ValueError(f"sigma has {sigma.shape[0]} values but the batch has {batch} shapes")
         return sigma.to(device=like.device, dtype=like.dtype).reshape(-1, 1, 1)
     return torch.full((1, 1, 1), float(sigma), device=like.device, dtype=like.dtype)
+
+
+def sigma_batch(sigma, batch: int, *, like: torch.Tensor) -> torch.Tensor:
+    """Turn ``sigma`` (a number, 0-D or ``(B,)`` tensor) into a ``(B,)`` tensor on ``like``'s device.
+
+    The hot-path sibling of :func:`sigma_per_shape` for the networks: shapes are checked, values are not (a
+    sampler calls it at every step). The dtype is ``like``'s for numbers, the tensor's own otherwise.
+    """
+    if not isinstance(sigma, torch.Tensor):
+        return torch.full((batch,), float(sigma), device=like.device, dtype=like.dtype)
+    if sigma.dim() == 0:
+        sigma = sigma.expand(batch)
+    if sigma.dim() != 1 or sigma.shape[0] != batch:
+        raise ValueError(f"sigma must be a number or a (B,) tensor with B={batch}, got shape {tuple(sigma.shape)}")
+    return sigma.to(like.device)
+
+
+def numpy_points(name: str, points, *, ndims: tuple[int, ...] = (2,), dims: int | None = 2):
+    """Check a point tensor or array (floating, ``ndims`` dimensions, last size ``dims``, finite); return it as
+    a float64 NumPy array on the CPU (for plotting and rendering).
+
+    Raises:
+        TypeError, ValueError: as :func:`tensor`.
+    """
+    if isinstance(points, np.ndarray):
+        points = torch.from_numpy(points)
+    points = tensor(name, points, ndims=ndims, dim=dims)
+    return points.detach().cpu().double().numpy()

@@ -4,7 +4,7 @@
 
     python -m gfcore train --config configs/shapenet-airplane.yaml [--out runs/airplane] [--resume]
                            [--set key=value ...] [--no-progress]
-    python -m gfcore sample --ckpt runs/airplane/checkpoints/last.pt --out samples.npy
+    python -m gfcore sample --ckpt runs/airplane --out samples.npy
                             [--num-points 2048] [--num-shapes 16] [--from-dataset val] [--raw]
                             [--save-input PATH] [--set key=value ...]
 
@@ -98,22 +98,22 @@ def load_config_dict(path) -> dict:
 # train
 # ------------------------------------------------------------------------------------------------------------
 def cmd_train(args) -> int:
-    from gfcore.train import AutoEncoderConfig, train_autoencoder
+    from gfcore.train import AutoEncoderConfig, RunDir, train_autoencoder
 
     data = apply_overrides(load_config_dict(args.config), args.set)
     config = AutoEncoderConfig.from_dict(data)
-    out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
-    if args.resume and not (out / "checkpoints" / "last.pt").is_file():
-        raise CLIError(f"--resume: no checkpoint at {out / 'checkpoints' / 'last.pt'}")
-    print(f"gfcore train: config {args.config} -> {out}", flush=True)
-    result = train_autoencoder(config, out_dir=out, resume=args.resume, progress=not args.no_progress)
+    run = RunDir(args.out if args.out else Path("runs") / Path(args.config).stem)
+    if args.resume and not run.has_checkpoint():
+        raise CLIError(f"--resume: no checkpoint at {run.last}")
+    print(f"gfcore train: config {args.config} -> {run.path}", flush=True)
+    result = train_autoencoder(config, out_dir=run, resume=args.resume, progress=not args.no_progress)
     last = {}
     for rec in result.history:
         last.update(rec)
     summary = ", ".join(f"{k}={last[k]:.5g}" for k in ("loss", "val_chamfer")
                         if isinstance(last.get(k), float))
     print(f"gfcore train: done at step {result.step}; {summary or 'no log records'}; "
-          f"checkpoint {out / 'checkpoints' / 'last.pt'}", flush=True)
+          f"checkpoint {run.last}", flush=True)
     return 0
 
 
@@ -125,10 +125,13 @@ def cmd_sample(args) -> int:
     import torch
 
     from gfcore.data import build_dataset
-    from gfcore.train import load_checkpoint, load_model
+    from gfcore.data.normalize import denormalize
+    from gfcore.train import RunDir, load_checkpoint, load_model
     from gfcore.utils import default_device
 
     ckpt_path = Path(args.ckpt)
+    if ckpt_path.is_dir():                 # a run folder means its checkpoints/last.pt
+        ckpt_path = RunDir(ckpt_path).last
     if not ckpt_path.is_file():
         raise CLIError(f"no checkpoint at {ckpt_path}")
     if args.num_points < 1 or args.num_shapes < 1 or args.batch_size < 1 or args.steps_per_sigma < 1:
@@ -151,7 +154,7 @@ def cmd_sample(args) -> int:
         scale = torch.stack([it["scale"] for it in items]).to(device)
         rec = model.reconstruct(points, args.num_points, steps_per_sigma=args.steps_per_sigma, generator=gen)
         if args.raw:
-            rec, points = rec * scale + shift, points * scale + shift
+            rec, points = denormalize(rec, shift, scale), denormalize(points, shift, scale)
         outputs.append(rec.float().cpu())
         inputs.append(points.float().cpu())
         print(f"gfcore sample: {min(start + args.batch_size, count)}/{count} shapes", flush=True)
@@ -189,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="auto-encode shapes of a split with a trained checkpoint",
                        description="Encode shapes of a split of the checkpoint's dataset and sample their "
                                    "points by annealed Langevin dynamics; writes a (B, num_points, d) .npy.")
-    s.add_argument("--ckpt", required=True, help="checkpoint written by train (run/checkpoints/last.pt)")
+    s.add_argument("--ckpt", required=True,
+                   help="checkpoint written by train (run/checkpoints/last.pt), or the run folder")
     s.add_argument("--out", required=True, help="output .npy: (num_shapes, num_points, d) float32")
     s.add_argument("--num-points", type=int, default=2048, help="points per shape (any number; default 2048)")
     s.add_argument("--num-shapes", type=int, default=16, help="shapes to auto-encode: the first of the split")

@@ -1,7 +1,8 @@
-"""Noise ladders and loss weights (ShapeGF Sec. 3.2).
+"""Noise ladders, loss weights (ShapeGF Sec. 3.2) and learning-rate schedules.
 
-Every schedule takes ``(sigma_max, sigma_min, n)`` and returns a descending ``(n,)`` tensor, so a chapter swaps one
-for another in one line. Taught in chapters 2 and 3.
+Every sigma schedule takes ``(sigma_max, sigma_min, n)`` and returns a descending ``(n,)`` tensor, so a chapter
+swaps one for another in one line; every learning-rate schedule is a name for :func:`lr_factor`.
+Taught in chapters 2 and 3 (sigmas) and 5 (learning rate).
 """
 from __future__ import annotations
 
@@ -67,3 +68,36 @@ def loss_weight(sigma: torch.Tensor, weighting: str = "shapegf") -> torch.Tensor
 
 
 WEIGHTINGS = {"shapegf": 3, "ncsn": 2}
+
+
+LR_SCHEDULES = ("official", "constant", "cosine")
+
+
+def lr_factor(schedule: str, step: int, total_steps: int) -> float:
+    """Multiplier of the base learning rate before optimizer step ``step`` (0-based) of ``total_steps``.
+
+    ``"official"`` (the ShapeGF recipe): 1 for the first half, then linear to 0.01 at 95% of the run, 0.01 after.
+    ``"cosine"``: half a cosine from 1 to 0. ``"constant"``: 1.
+
+    Args:
+        schedule: one of :data:`LR_SCHEDULES`.
+        step: the 0-based optimizer step.
+        total_steps: the run length in steps.
+
+    Returns:
+        A float in ``[0, 1]``.
+
+    Raises:
+        ValueError: unknown ``schedule``.
+
+    Taught in chapter 5 (The full 3D model).
+    """
+    _checks.choice("schedule", schedule, LR_SCHEDULES)
+    t = step / max(int(total_steps), 1)
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0)))
+    if t < 0.5:
+        return 1.0
+    return max(0.01, 1.0 - 0.99 * (t - 0.5) / 0.45)

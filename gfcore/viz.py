@@ -6,8 +6,8 @@ network are drawn by the same code. Functions draw into an ``ax`` they are given
 nothing here calls ``plt.show()``. Animations are matplotlib ``FuncAnimation`` objects; :func:`to_html` turns
 one into a JavaScript player that works in the static book.
 
-Sections: 2D fields, 2D points and axes, animations, widgets, training curves; 3D renders (pyvista) at the
-end.
+Sections: 2D fields, 2D points and axes, animations, widgets, training curves. 3D renders (pyvista) live in
+:mod:`gfcore.viz3d`; importing this module never imports pyvista.
 
 Taught in chapter 1 (Shapes as distributions) and used by every chapter after it.
 """
@@ -20,11 +20,10 @@ import numpy as np
 import torch
 from matplotlib import animation
 
-from gfcore import _checks
+from gfcore import _checks, fields
 
 __all__ = ["DEFAULT_EXTENT", "FIELD_KINDS", "grid", "evaluate_field", "plot_field", "plot_points",
-           "setup_axes", "animate_trajectory", "animate_sigma", "to_html", "field_sigma_slider", "loss_curve",
-           "render_clouds", "render_meshes", "show_image", "interactive_clouds"]
+           "setup_axes", "animate_trajectory", "animate_sigma", "to_html", "field_sigma_slider", "loss_curve"]
 
 DEFAULT_EXTENT = (-1.5, 1.5, -1.5, 1.5)
 """``(xmin, xmax, ymin, ymax)``: the box of the official uniform prior (``[-1.5, 1.5]^2``)."""
@@ -41,14 +40,6 @@ def _extent(extent) -> tuple[float, float, float, float]:
     if not (xmin < xmax and ymin < ymax) or not all(map(math.isfinite, (xmin, xmax, ymin, ymax))):
         raise ValueError(f"extent must be finite with xmin < xmax and ymin < ymax, got {extent!r}")
     return xmin, xmax, ymin, ymax
-
-
-def _numpy_points(name: str, points, *, ndims=(2,), dims: int = 2) -> np.ndarray:
-    """Check a point tensor (or array) with last size ``dims``; return it as float64 numpy on the CPU."""
-    if isinstance(points, np.ndarray):
-        points = torch.from_numpy(points)
-    points = _checks.tensor(name, points, ndims=ndims, dim=dims)
-    return points.detach().cpu().double().numpy()
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -184,7 +175,7 @@ def plot_points(ax, points, *, s: float = 2, color="C3", alpha: float = 0.8, lab
 
     Taught in chapter 1.
     """
-    p = _numpy_points("points", points)
+    p = _checks.numpy_points("points", points)
     kwargs.setdefault("linewidths", 0 if kwargs.get("marker", "o") in ("o", ".") else None)
     return ax.scatter(p[:, 0], p[:, 1], s=s, color=color, alpha=alpha, label=label, **kwargs)
 
@@ -214,7 +205,7 @@ def setup_axes(ax, extent=DEFAULT_EXTENT, title: str | None = None):
 
 def _points_and_sigmas(points, sigmas, kind: str) -> tuple[torch.Tensor, list[float]]:
     """Validate the inputs of the sigma sweeps: ``(N, 2)`` points, positive sigmas, a field kind."""
-    pts = torch.as_tensor(_numpy_points("points", points))
+    pts = torch.as_tensor(_checks.numpy_points("points", points))
     sig = [float(v) for v in torch.as_tensor(sigmas, dtype=torch.float64).reshape(-1)]
     if not sig:
         raise ValueError("sigmas is empty")
@@ -260,7 +251,7 @@ def animate_trajectory(trajectory, *, points=None, extent=DEFAULT_EXTENT, interv
     if isinstance(traj, torch.Tensor) and traj.dim() == 4:
         raise ValueError(f"trajectory must be (T, M, 2), got shape {tuple(traj.shape)}; "
                          "for a batched (T, B, M, 2) trajectory pass trajectory[:, b]")
-    traj = _numpy_points("trajectory", traj, ndims=(3,))
+    traj = _checks.numpy_points("trajectory", traj, ndims=(3,))
     _checks.positive_int("interval", interval)
     frames = _frame_indices(traj.shape[0], max_frames)
     title_fn = title_fn if title_fn is not None else (lambda t: f"step {t}")
@@ -298,7 +289,6 @@ def animate_sigma(points, sigmas, *, extent=DEFAULT_EXTENT, resolution: int = 25
 
     Taught in chapter 1.
     """
-    from gfcore import fields
 
     pts, sig = _points_and_sigmas(points, sigmas, kind)
     sig = [sig[i] for i in _frame_indices(len(sig), MAX_FRAMES)]
@@ -357,7 +347,6 @@ def field_sigma_slider(points, sigmas, *, extent=DEFAULT_EXTENT, resolution: int
     import ipywidgets
     from IPython.display import display
 
-    from gfcore import fields
 
     pts, sig = _points_and_sigmas(points, sigmas, kind)
 
@@ -409,179 +398,3 @@ def loss_curve(ax, losses, *, smooth: int = 50, label: str | None = None, color=
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     return lines
-
-
-# ------------------------------------------------------------------------------------------------------------
-# 3D renders (pyvista)
-# ------------------------------------------------------------------------------------------------------------
-#
-# Off-screen pyvista (VTK) renders of point clouds and meshes, returned as RGB arrays for matplotlib, and an
-# interactive vtk.js view (trame) that rotates in the static book. pyvista is imported lazily, so the 2D part of
-# this module works without it. VTK uses EGL off-screen (no display needed) unless the caller chose otherwise.
-
-def _pyvista():
-    import os
-
-    os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
-    try:
-        import pyvista
-    except ImportError as err:  # pragma: no cover - pyvista is in requirements.txt
-        raise ImportError("3D renders need pyvista: pip install pyvista trame-pyvista") from err
-    return pyvista
-
-
-def _clouds_list(clouds) -> list[np.ndarray]:
-    if isinstance(clouds, (torch.Tensor, np.ndarray)) and np.ndim(clouds) == 2:
-        clouds = [clouds]
-    out = [_numpy_points(f"clouds[{i}]", c, dims=3).astype(np.float32) for i, c in enumerate(clouds)]
-    if not out:
-        raise ValueError("clouds is empty: pass one (N, 3) cloud or a list of them")
-    return out
-
-
-def _camera(plotter, azimuth: float, elevation: float, distance: float):
-    az, el = math.radians(azimuth), math.radians(elevation)
-    eye = (distance * math.sin(az) * math.cos(el), distance * math.sin(el), distance * math.cos(az) * math.cos(el))
-    plotter.camera_position = [eye, (0.0, 0.0, 0.0), (0.0, 1.0, 0.0)]
-
-
-def _scene(clouds, titles, *, ncols, window_size, point_size, colors, azimuth, elevation, distance, off_screen,
-           meshes=None):
-    pv = _pyvista()
-    n = len(clouds) if meshes is None else len(meshes)
-    ncols = min(ncols or n, n)
-    nrows = math.ceil(n / ncols)
-    if titles is not None and len(titles) != n:
-        raise ValueError(f"titles has {len(titles)} entries for {n} panels")
-    plotter = pv.Plotter(off_screen=off_screen, shape=(nrows, ncols), border=False,
-                         window_size=(window_size[0] * ncols, window_size[1] * nrows))
-    plotter.set_background("white")
-    for i in range(n):
-        plotter.subplot(i // ncols, i % ncols)
-        if meshes is None:
-            pts = clouds[i]
-            color = colors[i % len(colors)] if colors is not None else None
-            opts = {"color": color} if color is not None else {"scalars": pts[:, 1], "cmap": "viridis",
-                                                                "show_scalar_bar": False}
-            plotter.add_points(pts, render_points_as_spheres=True, point_size=point_size, **opts)
-        else:
-            verts, faces = meshes[i]
-            cells = np.hstack([np.full((len(faces), 1), 3), faces]).astype(np.int64).ravel()
-            mesh = pv.PolyData(np.asarray(verts, dtype=np.float32), cells)
-            plotter.add_mesh(mesh, color=(colors or ["lightsteelblue"])[i % len(colors or [1])],
-                             smooth_shading=True)
-        if titles is not None:
-            plotter.add_text(str(titles[i]), font_size=10, color="black")
-        _camera(plotter, azimuth, elevation, distance)
-    if n < nrows * ncols:  # empty trailing panels
-        for j in range(n, nrows * ncols):
-            plotter.subplot(j // ncols, j % ncols)
-    return plotter
-
-
-def render_clouds(clouds, *, titles=None, ncols: int | None = None, window_size=(320, 320),
-                  point_size: float = 4.0, colors=None, azimuth: float = 35.0, elevation: float = 20.0,
-                  distance: float = 4.6) -> np.ndarray:
-    """Render one or several ``(N, 3)`` point clouds side by side, off-screen, as an RGB image.
-
-    Points are drawn as shaded spheres, coloured by height (``y``, the up axis as in ShapeNet) unless ``colors``
-    gives one colour per cloud. The camera looks at the origin from ``azimuth``/``elevation`` degrees.
-
-    Args:
-        clouds: an ``(N, 3)`` cloud or a list of them (tensors on any device, or arrays).
-        titles: optional text per panel.
-        ncols: panels per row (default: all in one row).
-        window_size: pixels per panel.
-
-    Returns:
-        ``(H, W, 3)`` uint8 image; show it with :func:`show_image`.
-
-    Taught in chapter 5.
-    """
-    clouds = _clouds_list(clouds)
-    plotter = _scene(clouds, titles, ncols=ncols, window_size=window_size, point_size=point_size, colors=colors,
-                     azimuth=azimuth, elevation=elevation, distance=distance, off_screen=True)
-    image = plotter.screenshot(return_img=True)
-    plotter.close()
-    return image
-
-
-def render_meshes(meshes, *, titles=None, ncols: int | None = None, window_size=(320, 320), colors=None,
-                  azimuth: float = 35.0, elevation: float = 20.0, distance: float = 4.6) -> np.ndarray:
-    """Render triangle meshes ``[(vertices (V, 3), faces (F, 3)), ...]`` off-screen, as :func:`render_clouds`.
-
-    Returns:
-        ``(H, W, 3)`` uint8 image.
-
-    Taught in chapter 8.
-    """
-    if isinstance(meshes, tuple) and len(meshes) == 2 and np.ndim(meshes[1]) == 2:
-        meshes = [meshes]
-    meshes = [(_numpy_points(f"meshes[{i}] vertices", v, dims=3), np.asarray(f, dtype=np.int64))
-              for i, (v, f) in enumerate(meshes)]
-    for i, (v, f) in enumerate(meshes):
-        if f.ndim != 2 or f.shape[1] != 3 or f.size == 0 or f.min() < 0 or f.max() >= len(v):
-            raise ValueError(f"meshes[{i}] faces must be (F, 3) indices into {len(v)} vertices, "
-                             f"got shape {f.shape}")
-    plotter = _scene(None, titles, ncols=ncols, window_size=window_size, point_size=0, colors=colors,
-                     azimuth=azimuth, elevation=elevation, distance=distance, off_screen=True, meshes=meshes)
-    image = plotter.screenshot(return_img=True)
-    plotter.close()
-    return image
-
-
-def show_image(image: np.ndarray, *, title: str | None = None, figsize=None):
-    """Show a rendered ``(H, W, 3)`` image in a matplotlib figure without axes; returns the figure."""
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[-1] not in (3, 4):
-        raise ValueError(f"image must be (H, W, 3) or (H, W, 4), got shape {image.shape}")
-    h, w = image.shape[:2]
-    fig, ax = plt.subplots(figsize=figsize or (w / 100, h / 100 + (0.35 if title else 0)), dpi=100)
-    ax.imshow(image)
-    ax.set_axis_off()
-    if title:
-        ax.set_title(title)
-    fig.tight_layout(pad=0.1)
-    return fig
-
-
-def interactive_clouds(clouds, *, titles=None, ncols: int | None = None, window_size=(360, 360),
-                       point_size: float = 4.0, colors=None, azimuth: float = 35.0, elevation: float = 20.0,
-                       distance: float = 4.6):
-    """A view of ``(N, 3)`` clouds that the reader can rotate and zoom, in Jupyter and in the static book.
-
-    The scene is exported with vtk.js (pyvista's trame export: one self-contained HTML file, about 1 MB with
-    the viewer) and embedded in an ``<iframe srcdoc=...>``, so it needs no server and no network.
-
-    Returns:
-        ``IPython.display.HTML``.
-
-    Taught in chapter 5.
-    """
-    import html
-    import logging
-    import os
-    import tempfile
-
-    from IPython.display import HTML
-
-    clouds = _clouds_list(clouds)
-    plotter = _scene(clouds, titles, ncols=ncols, window_size=window_size, point_size=point_size, colors=colors,
-                     azimuth=azimuth, elevation=elevation, distance=distance, off_screen=True)
-    asyncio_log = logging.getLogger("asyncio")  # trame may try to fetch an optional viewer: quiet offline
-    level = asyncio_log.level
-    asyncio_log.setLevel(logging.CRITICAL)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "scene.html")
-            exporter = plotter.trame.export_html if hasattr(plotter, "trame") else plotter.export_html
-            exporter(path)
-            page = open(path, encoding="utf-8").read()
-    finally:
-        asyncio_log.setLevel(level)
-    plotter.close()
-    ncols = min(ncols or len(clouds), len(clouds))
-    width = window_size[0] * ncols
-    height = window_size[1] * math.ceil(len(clouds) / ncols)
-    return HTML(f'<div><iframe srcdoc="{html.escape(page, quote=True)}" width="{width}" height="{height + 10}" '
-                f'style="border:0" title="interactive 3D view"></iframe></div>')

@@ -28,8 +28,9 @@
 #
 # **gfcore names used:** `gfcore.data.shapes2d.sample`, `gfcore.data.shapes2d.dense`,
 # `gfcore.fields.smoothed_log_density`, `gfcore.fields.smoothed_score`, `gfcore.fields.distance_to_points`,
-# `gfcore.viz.plot_field`, `gfcore.viz.plot_points`, `gfcore.viz.grid`, `gfcore.viz.animate_sigma`,
-# `gfcore.viz.field_sigma_slider`, `gfcore.viz.to_html`.
+# `gfcore.viz.plot_field`, `gfcore.viz.plot_points`, `gfcore.viz.setup_axes`, `gfcore.viz.grid`,
+# `gfcore.viz.animate_sigma`, `gfcore.viz.field_sigma_slider`, `gfcore.viz.to_html`, `gfcore.mode.choose`,
+# `gfcore.mode.describe`, `gfcore.utils.seed_everything`, `gfcore.utils.default_device`.
 
 # %% tags=["remove-output"]
 try:
@@ -49,17 +50,17 @@ import gfcore.viz
 
 generator = gfcore.utils.seed_everything(0)
 device = gfcore.utils.default_device()
-print(gfcore.config.describe())
+print(gfcore.mode.describe())
 
 # %% [markdown]
 # All sizes of this chapter come from one cell. `GF_MODE=fast` (what CI runs on a CPU) and `GF_MODE=full`
 # (the default on a GPU) run the same code; only the numbers change.
 
 # %%
-NUM_POINTS = gfcore.config.choose(fast=400, full=2000)   # points sampled on each shape
-RESOLUTION = gfcore.config.choose(fast=24, full=40)      # field plots: RESOLUTION x RESOLUTION arrows
-NUM_QUERIES = gfcore.config.choose(fast=2000, full=20000)  # random queries for the checks
-SLIDER_SIGMAS = torch.logspace(-1.7, -0.2, gfcore.config.choose(fast=8, full=12)).tolist()
+NUM_POINTS = gfcore.mode.choose(fast=400, full=2000)   # points sampled on each shape
+RESOLUTION = gfcore.mode.choose(fast=24, full=40)      # field plots: RESOLUTION x RESOLUTION arrows
+NUM_QUERIES = gfcore.mode.choose(fast=2000, full=20000)  # random queries for the checks
+SLIDER_SIGMAS = torch.logspace(-1.7, -0.2, gfcore.mode.choose(fast=8, full=12)).tolist()
 
 # %% [markdown]
 # ## A shape is a distribution on its outline
@@ -136,25 +137,38 @@ plt.show()
 # $-\lVert x - x_i\rVert^2 = -\lVert x\rVert^2 + 2\,x\cdot x_i - \lVert x_i\rVert^2$ and the first term is the same
 # for every $i$, the logits are $(x\cdot x_i - \lVert x_i\rVert^2/2)/\sigma^2$: a dot product between
 # $[x/\sigma^2, 1/\sigma^2]$ and $[x_i, -\lVert x_i\rVert^2/2]$. That is why gfcore can hand the field to
-# PyTorch's fused attention kernel on a GPU, which never builds the $M \times N$ matrix of weights. The library's
-# implementation, shown here rather than rewritten:
+# PyTorch's fused attention kernel on a GPU, which never builds the $M \times N$ matrix of weights.
+#
+# The library computes the field in one of two ways with the same result: `method="attention"` (the fused
+# kernel) and `method="direct"`, which is {eq}`eq-closed-form-score` written out and is the reference the tests
+# hold the fast path to. Here is the direct path, shown from the library rather than rewritten: two small helpers
+# compute the logits $-\lVert x - x_i\rVert^2/2\sigma^2$ and the weighted mean $\sum_i w_i(x)\, x_i$ (a softmax
+# over the points, then a matrix product with them), chunked over the queries so that memory stays bounded; the
+# last lines of `smoothed_score` pick a path and return $(\sum_i w_i x_i - x)/\sigma^2$.
 
 # %%
-print(inspect.getsource(gfcore.fields.smoothed_score).split('"""')[2])
+for helper in (gfcore.fields._logits, gfcore.fields._mean_direct):
+    print(inspect.getsource(helper))
+source = inspect.getsource(gfcore.fields.smoothed_score)
+print("def smoothed_score(...):  # ... argument checks, then:")
+print(source[source.index('    if method == "attention":'):])
 
 # %% [markdown]
-# Multiplying the score by $\sigma^2$ gives the *displacement* $\sum_i w_i x_i - x$ from $x$ to the weighted
-# average of the points. The official ShapeGF network predicts exactly this quantity, $\sigma^2$ times the score.
+# Multiplying the score by $\sigma^2$ gives the *displacement* $\sigma^2 \nabla_x \log A_\sigma(x) = \sum_i w_i x_i - x$
+# from $x$ to the weighted average of the points, a vector with units of length. The official ShapeGF network
+# predicts exactly this quantity; the book writes a network's displacement $D_\theta = \sigma^2 s_\theta$, where
+# $s_\theta$ is its score (see the [notation](../book/notation.md) page).
 #
 # Here is the field of the star for three widths. Streamlines show the direction; colour shows
-# $\log_{10}$ of the magnitude.
+# $\log_{10}$ of the magnitude $\lVert\nabla_x \log A_\sigma(x)\rVert$, read off each panel's colour bar.
 
 # %%
 field_sigmas = [0.03, 0.1, 0.3]
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.9))
 for ax, s in zip(axes, field_sigmas):
-    gfcore.viz.plot_field(ax, lambda x, sig: gfcore.fields.smoothed_score(x, star, sig), sigma=s,
-                          resolution=RESOLUTION, colorbar=True)
+    stream = gfcore.viz.plot_field(ax, lambda x, sig: gfcore.fields.smoothed_score(x, star, sig), sigma=s,
+                                   resolution=RESOLUTION)
+    fig.colorbar(stream.lines, ax=ax, shrink=0.8, label=r"$\log_{10}\,\lVert\nabla_x \log A_\sigma(x)\rVert$")
     gfcore.viz.plot_points(ax, star, s=1, color="C3")
     ax.set_title(rf"$\nabla_x \log A_\sigma$, $\sigma = {s}$")
 fig.suptitle("Figure 1.3 - the closed-form gradient field of the star", y=1.02)
@@ -202,8 +216,8 @@ for s in [0.03, 0.1, 0.3]:
 # **The field points toward the shape, and $\sigma^2 \lVert\nabla \log A_\sigma\rVert$ measures the distance to
 # it.** For a query at distance $r \gg \sigma$ from the outline, the weights concentrate on the nearest points, so
 # $\sigma^2 \nabla \log A_\sigma(x)$ is (almost) the vector to the nearest point on the shape. We compare its
-# direction and length with the true nearest-point vector, computed against a dense outline. This is the
-# observation behind chapter 8, where the field becomes a distance function and then a surface.
+# direction and length with the true nearest-point vector, computed against a dense outline. This observation is
+# what lets ShapeGF turn a learned field into a distance function and then into a surface.
 
 # %%
 outline = gfcore.data.shapes2d.dense("star", 20000, dtype=torch.float64)
@@ -236,7 +250,7 @@ plt.show()
 # The directions agree almost everywhere and the length follows the distance along the diagonal. The exceptions
 # sit on the *medial axis* of the star (points equally far from two parts of the outline, such as the centre and
 # the lines between neighbouring tips), where the nearest points pull in different directions and their average
-# lies in between. The same bifurcations return in chapter 8 as a failure case of surfaces from gradients.
+# lies in between. The same bifurcations are where surfaces extracted from gradient fields go wrong.
 #
 # ## Summary
 #

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from gfcore import cli
-from gfcore.train import AutoEncoderConfig
+from gfcore.train import AutoEncoderConfig, RunDir
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "configs" / "tiny.yaml"
@@ -85,25 +85,37 @@ def test_train_then_sample_end_to_end(tmp_path):
                   "--set", "log_every=1")
     assert res.returncode == 0, res.stderr
     assert "done at step 2" in res.stdout
-    ckpt = out / "checkpoints" / "last.pt"
-    assert ckpt.is_file() and (out / "metrics.jsonl").is_file()
-    saved = yaml.safe_load((out / "config.yaml").read_text())
+    run = RunDir(out)
+    assert run.has_checkpoint() and run.metrics_path.is_file()
+    saved = yaml.safe_load(run.config_path.read_text())
     assert saved["max_steps"] == 2 and saved["log_every"] == 1  # --set reached the stored config
 
     samples = tmp_path / "samples.npy"
-    res = run_cli("sample", "--ckpt", str(ckpt), "--num-points", "48", "--num-shapes", "2",
+    res = run_cli("sample", "--ckpt", str(run.last), "--num-points", "48", "--num-shapes", "2",
                   "--steps-per-sigma", "1", "--out", str(samples),
                   "--save-input", str(tmp_path / "inputs.npy"))
     assert res.returncode == 0, res.stderr
     arr = np.load(samples)
     assert arr.shape == (2, 48, 3) and arr.dtype == np.float32 and np.isfinite(arr).all()
-    assert np.load(tmp_path / "inputs.npy").shape == (2, 128, 3)
+    inputs = np.load(tmp_path / "inputs.npy")
+    assert inputs.shape == (2, 128, 3)
+
+    # --raw: the same samples (same seed) in the data set's own coordinates; --ckpt may name the run folder
+    assert cli.main(["sample", "--ckpt", str(out), "--num-points", "48", "--num-shapes", "2",
+                     "--steps-per-sigma", "1", "--out", str(tmp_path / "raw.npy"), "--raw",
+                     "--save-input", str(tmp_path / "raw_inputs.npy")]) == 0
+    from gfcore.data import build_dataset
+
+    items = [build_dataset(saved["dataset"], "val", **saved["dataset_kwargs"])[i] for i in range(2)]
+    shift = np.stack([it["shift"].numpy() for it in items])
+    scale = np.stack([it["scale"].numpy() for it in items])
+    np.testing.assert_allclose(np.load(tmp_path / "raw_inputs.npy"), inputs * scale + shift, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.load(tmp_path / "raw.npy"), arr * scale + shift, rtol=1e-4, atol=1e-5)
 
     # resume in-process: continue the same run to step 3
     assert cli.main(["train", "--config", str(TINY), "--out", str(out), "--resume", "--no-progress",
                      "--set", "max_steps=3", "--set", "log_every=1"]) == 0
-    lines = (out / "metrics.jsonl").read_text().strip().splitlines()
-    assert [yaml.safe_load(line)["step"] for line in lines] == [1, 2, 3]
+    assert [record["step"] for record in run.read_metrics()] == [1, 2, 3]
 
 
 # ------------------------------------------------------------------------------------------------------------

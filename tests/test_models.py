@@ -170,7 +170,8 @@ def small(dim=2, block="add"):
 
 def test_shapegf_config_rebuilds():
     m = small(block="cbn")
-    assert m.config == {"dim": 2, "zdim": 8, "hidden": 32, "n_blocks": 2, "block": "cbn"}
+    assert m.config == {"dim": 2, "zdim": 8, "hidden": 32, "n_blocks": 2, "block": "cbn",
+                        "preconditioning": "none"}
     m2 = ShapeGF.from_config(m.config)
     m2.load_state_dict(m.state_dict())
     with pytest.raises(ValueError, match="unknown model config keys"):
@@ -272,3 +273,42 @@ def test_decode_fast_path_matches_plain_score_fn():
     plain = model.decode(z, 64, generator=torch.Generator().manual_seed(0), steps_per_sigma=3, fast=False)
     assert model.training
     assert torch.allclose(fast, plain, atol=1e-4), (fast - plain).abs().max()
+
+
+# -- preconditioning ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("block", ["add", "cbn"])
+def test_edm_preconditioning_is_the_official_network_rescaled(block):
+    """``D_edm(x, sigma, z) = sigma * D_none(x / sqrt(sigma^2 + 0.25), 1.5 + log10(sigma) / 2, z)``, same weights."""
+    torch.manual_seed(3)
+    edm = ScoreDecoder(dim=3, zdim=8, hidden=32, n_blocks=2, block=block, preconditioning="edm").double()
+    perturb_(edm)
+    plain = ScoreDecoder(dim=3, zdim=8, hidden=32, n_blocks=2, block=block).double()
+    plain.load_state_dict(edm.state_dict())
+    edm.eval(), plain.eval()
+    x = torch.randn(4, 20, 3, dtype=torch.float64)
+    sigma = torch.tensor([1.0, 0.3, 0.05, 0.01], dtype=torch.float64)
+    z = torch.randn(4, 8, dtype=torch.float64)
+    c_in = (sigma.square() + 0.25).rsqrt().view(4, 1, 1)
+    want = sigma.view(4, 1, 1) * plain(x * c_in, 1.5 + 0.5 * torch.log10(sigma), z)
+    torch.testing.assert_close(edm(x, sigma, z), want)
+    torch.testing.assert_close(reference_decoder(edm, x, sigma, z), want)
+
+
+def test_edm_loss_is_unit_scale_noise_regression():
+    """With "edm" and NCSN weighting the DSM loss is ``0.5 * mean_n |F + eps|^2``: a zero network scores 1.5 in 3D
+    at every level (the zero-output baseline), whatever sigma."""
+    model = ShapeGF(dim=3, zdim=8, hidden=16, n_blocks=1, preconditioning="edm")
+    torch.nn.init.zeros_(model.decoder.out.weight)
+    torch.nn.init.zeros_(model.decoder.out.bias)
+    pts = torch.rand(8, 4096, 3)
+    for sigma in (1.0, 0.01):
+        loss = model.loss(pts, torch.tensor([sigma]), weighting="ncsn", generator=torch.Generator().manual_seed(0))
+        torch.testing.assert_close(loss, torch.full((8,), 1.5), rtol=0.05, atol=0)
+
+
+def test_unknown_preconditioning_rejected():
+    with pytest.raises(ValueError, match="preconditioning"):
+        ShapeGF(dim=2, zdim=4, hidden=8, n_blocks=1, preconditioning="karras")
+    with pytest.raises(ValueError, match="unknown model config keys"):
+        ShapeGF.from_config({"dim": 2, "precond": "edm"})
+    assert ShapeGF.from_config({"dim": 2, "zdim": 4, "hidden": 8, "n_blocks": 1}).config["preconditioning"] == "none"

@@ -1,4 +1,4 @@
-"""gfcore.schedule: noise ladders and loss weights."""
+"""gfcore.schedule: noise ladders, loss weights and learning-rate schedules."""
 import math
 
 import pytest
@@ -70,3 +70,18 @@ def test_loss_weight_exponents():
     torch.testing.assert_close(schedule.loss_weight(s), s**3)
     with pytest.raises(ValueError, match="weighting"):
         schedule.loss_weight(s, "edm")
+
+
+def test_lr_schedules():
+    assert schedule.lr_factor("official", 0, 100) == 1.0
+    assert schedule.lr_factor("official", 49, 100) == 1.0
+    assert schedule.lr_factor("official", 95, 100) == pytest.approx(0.01)
+    assert schedule.lr_factor("official", 99, 100) == pytest.approx(0.01)
+    assert 0.01 < schedule.lr_factor("official", 70, 100) < 1.0
+    assert schedule.lr_factor("cosine", 0, 100) == 1.0
+    assert schedule.lr_factor("cosine", 50, 100) == pytest.approx(0.5)
+    assert schedule.lr_factor("cosine", 100, 100) == pytest.approx(0.0)
+    assert schedule.lr_factor("constant", 70, 100) == 1.0
+    assert set(schedule.LR_SCHEDULES) == {"official", "constant", "cosine"}
+    with pytest.raises(ValueError, match="schedule"):
+        schedule.lr_factor("step", 0, 10)

@@ -6,7 +6,15 @@ Two variants, both matching the official implementation's layer layout and param
   norm, the condition entering each block through a linear shortcut ``W_c c``.
 * ``"cbn"`` (the paper's description): conditional batch norm, ``gamma(c) * BN(h) + beta(c)``.
 
-The network predicts ``sigma^2 * score``, the displacement from a noisy point back toward the surface.
+The network predicts ``D = sigma^2 * score``, the displacement from a noisy point back toward the surface, under one
+of two parameterisations (:data:`PRECONDITIONINGS`):
+
+* ``"none"`` (the official one): ``D = net(x, sigma, z)``, the raw ``sigma`` in the condition. Needed to reproduce
+  the paper and to load its checkpoints.
+* ``"edm"`` (preconditioned, as Karras et al. 2022 do it): ``D = sigma * net(c_in x, c_noise, z)`` with
+  ``c_in = 1 / sqrt(sigma^2 + 0.5^2)`` and ``c_noise = 1.5 + log10(sigma) / 2``. The network's target is then
+  the unit-variance noise direction ``-eps`` at every level and its condition a smooth function of ``sigma``
+  (0.5 .. 1.5 over the official ladder), which makes a small network learn far faster (chapter 5).
 
 Taught in chapter 4 (Conditional fields in 2D) and chapter 5 (The full 3D model).
 """
@@ -20,6 +28,28 @@ from gfcore import _checks
 from gfcore.models.encoder import pointwise_bn
 
 BLOCKS = ("add", "cbn")
+PRECONDITIONINGS = ("none", "edm")
+SIGMA_DATA = 0.5   # the data's scale assumed by "edm" (shapes fit [-1, 1]; per-coordinate std about 0.3-0.5)
+
+
+def preconditioning(sigma: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(c_in, c_noise, c_out)``, each ``(B,)``: ``D(x, sigma) = c_out * net(c_in * x, c_noise, z)``.
+
+    ``"none"``: ``(1, sigma, 1)`` (the official network). ``"edm"``: ``(1 / sqrt(sigma^2 + 0.5^2),
+    1.5 + log10(sigma) / 2, sigma)``, so the network predicts the unit-scale noise direction.
+
+    Args:
+        sigma: ``(B,)`` noise levels.
+        kind: one of :data:`PRECONDITIONINGS`.
+
+    Taught in chapter 5 (The full 3D model).
+    """
+    if kind == "none":
+        one = torch.ones_like(sigma)
+        return one, sigma, one
+    if kind == "edm":
+        return torch.rsqrt(sigma.square() + SIGMA_DATA ** 2), 1.5 + 0.5 * torch.log10(sigma), sigma
+    raise ValueError(f"preconditioning must be one of {list(PRECONDITIONINGS)}, got {kind!r}")
 
 
 class _AddBlock(nn.Module):
@@ -68,7 +98,8 @@ class ScoreDecoder(nn.Module):
     """Per-point ResNet predicting ``sigma^2 * grad_x log p_sigma(x | z)`` (ShapeGF Eq. 6, "normalised scale").
 
     Every layer is a per-point linear (a 1x1 convolution); the condition per point is ``c = [x, z, sigma]``
-    (``d + zdim + 1`` channels, the raw ``sigma``). Layout:
+    (``d + zdim + 1`` channels; the raw ``x`` and ``sigma``, or ``c_in x`` and ``c_noise`` when preconditioned, see
+    :func:`preconditioning`). Layout:
 
     * ``"add"``: input linear ``c -> hidden``; ``n_blocks`` blocks
       ``h <- h + W1 relu(BN(W0 relu(BN(h)))) + W_c c`` (``W_c`` with bias); head ``relu(BN(h)) -> d``.
@@ -77,12 +108,15 @@ class ScoreDecoder(nn.Module):
       ``h <- h + W1 relu(CBN(W0 relu(CBN(h, c)), c))``; head ``relu(CBN(h, c)) -> d``; each CBN has two linears
       ``c -> hidden`` (gamma, beta). 4,387,331 parameters at ``n_blocks=16`` (the official 4.39M).
 
-    ``W1`` of every block is zero-initialised, so a fresh block adds only its condition term. Batch-norm
+    ``W1`` of every block is zero-initialised, so a fresh ``"add"`` block adds only its condition term ``W_c c``
+    to ``h`` and a fresh ``"cbn"`` block passes ``h`` through unchanged. Batch-norm
     statistics are taken over all ``B * M`` points of the batch (as a 1x1 conv + ``BatchNorm1d`` does).
 
-    The condition is never materialised: a linear of ``c`` is computed as ``W_x x + (W_z z + w_s sigma + b)``, the
-    bracket once per shape for all layers in one matrix product, ``W_x x`` fused into a batched ``baddbmm``.
-    This is exactly the same function as the per-point linear of the concatenation (see the tests).
+    The fast form (this ``forward``): the condition is never materialised; a linear of ``c`` is computed as
+    ``W_x x + (W_z z + w_s sigma + b)``, the bracket once per shape for all layers in one matrix product,
+    ``W_x x`` fused into a batched ``baddbmm``. In the paper's terms it is exactly the per-point linear of the
+    concatenation ``[x, z, sigma]``; :func:`reference_forward` is that readable form, and the tests check that
+    both compute the same function.
 
     Args:
         dim: spatial dimension ``d`` (2 or 3).
@@ -90,6 +124,7 @@ class ScoreDecoder(nn.Module):
         hidden: width ``C`` of every hidden layer.
         n_blocks: number of ResNet blocks (official: 24 for ``"add"``, 16 for ``"cbn"``).
         block: ``"add"`` or ``"cbn"``.
+        preconditioning: ``"none"`` (official) or ``"edm"``; see :func:`preconditioning`.
 
     Shapes:
         ``forward(x (B, M, d), sigma (B,), z (B, zdim)) -> (B, M, d)``, the predicted ``sigma^2 * score``; any
@@ -102,14 +137,17 @@ class ScoreDecoder(nn.Module):
     Taught in chapter 4/5.
     """
 
-    def __init__(self, dim: int = 3, zdim: int = 128, hidden: int = 256, n_blocks: int = 24, block: str = "add"):
+    def __init__(self, dim: int = 3, zdim: int = 128, hidden: int = 256, n_blocks: int = 24, block: str = "add",
+                 preconditioning: str = "none"):
         super().__init__()
         _checks.positive_int("dim", dim)
         _checks.positive_int("zdim", zdim)
         _checks.positive_int("hidden", hidden)
         _checks.positive_int("n_blocks", n_blocks)
         _checks.choice("block", block, BLOCKS)
+        _checks.choice("preconditioning", preconditioning, PRECONDITIONINGS)
         self.dim, self.zdim, self.hidden, self.n_blocks, self.block = dim, zdim, hidden, n_blocks, block
+        self.preconditioning = preconditioning
         c_dim = dim + zdim + 1
         self.c_dim = c_dim
         self.inp = nn.Linear(c_dim, hidden)
@@ -139,7 +177,12 @@ class ScoreDecoder(nn.Module):
                 biases += [n.gamma.bias, n.beta.bias]
         return torch.cat(weights), torch.cat(biases)
 
-    def _check(self, x, sigma, z):
+    def check_inputs(self, x: torch.Tensor, sigma, z: torch.Tensor) -> torch.Tensor:
+        """Check the shapes of ``x (B, M, d)`` and ``z (B, zdim)``; return ``sigma`` as a ``(B,)`` tensor.
+
+        Raises:
+            ValueError: a wrong shape, naming the argument.
+        """
         if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != self.dim:
             got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"x must be (B, M, {self.dim}), got {got}")
@@ -149,20 +192,18 @@ class ScoreDecoder(nn.Module):
             raise ValueError(f"z must be (B, zdim={self.zdim}), got {got}")
         if z.shape[0] != batch:
             raise ValueError(f"z has {z.shape[0]} codes but x has {batch} shapes")
-        if not isinstance(sigma, torch.Tensor):
-            sigma = torch.full((batch,), float(sigma), device=x.device, dtype=x.dtype)
-        elif sigma.dim() == 0:
-            sigma = sigma.to(x.dtype).expand(batch)
-        if sigma.dim() != 1 or sigma.shape[0] != batch:
-            raise ValueError(f"sigma must be (B,) with B={batch}, got shape {tuple(sigma.shape)}")
-        return sigma
+        return _checks.sigma_batch(sigma, batch, like=x)
 
     def forward(self, x: torch.Tensor, sigma, z: torch.Tensor) -> torch.Tensor:
-        sigma = self._check(x, sigma, z)
+        sigma = self.check_inputs(x, sigma, z)
+        c_in, sigma_cond, c_out = preconditioning(sigma if sigma.dtype == torch.float64 else sigma.float(),
+                                                 self.preconditioning)
+        if self.preconditioning != "none":
+            x = x * c_in.to(x.dtype).view(-1, 1, 1)
         batch, m, d = x.shape
         hidden = self.hidden
         weight, bias = self._cond_params()
-        zs = torch.cat([z, sigma.to(z.dtype).unsqueeze(1)], dim=1)               # (B, zdim + 1)
+        zs = torch.cat([z, sigma_cond.to(z.dtype).unsqueeze(1)], dim=1)          # (B, zdim + 1)
         shape_terms = F.linear(zs, weight[:, d:], bias)                        # (B, n * C): once per shape
         w_x = weight[:, :d]                                                    # (n * C, d)
 
@@ -195,12 +236,14 @@ class ScoreDecoder(nn.Module):
                 h = mm_acc(h, a, blk.fc1) + blk.fc1.bias
             out = torch.relu(cond_bn(self.out_norm, h, 4 * self.n_blocks + 1))
         out = self.out(out)
-        return out.float() if out.dtype in (torch.float16, torch.bfloat16) else out
+        out = out.float() if out.dtype in (torch.float16, torch.bfloat16) else out
+        return out if self.preconditioning == "none" else out * c_out.to(out.dtype).view(-1, 1, 1)
 
 
 def reference_forward(decoder: ScoreDecoder, x: torch.Tensor, sigma: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """:meth:`ScoreDecoder.forward` written the direct way: the condition ``c = [x, z, sigma]`` materialised for
-    every point and every layer applied as written in the paper and the official code.
+    """:meth:`ScoreDecoder.forward` written the readable way: the condition ``c = [x, z, sigma]`` materialised for
+    every point and every layer applied as written in the paper and the official code (with the decoder's
+    preconditioning, if any, around it). This is the form the chapters show.
 
     The same function as ``decoder(x, sigma, z)``, slower; the reference the tests compare the fast forward and
     the folded decoder with, and the dataflow ``bench/train_step.py`` times as its baseline.
@@ -208,7 +251,11 @@ def reference_forward(decoder: ScoreDecoder, x: torch.Tensor, sigma: torch.Tenso
     Shapes: ``x (B, M, d)``, ``sigma (B,)``, ``z (B, zdim)`` -> ``(B, M, d)``.
     """
     b, m, _ = x.shape
-    c = torch.cat([x, z.unsqueeze(1).expand(b, m, -1), sigma.to(x.dtype).view(b, 1, 1).expand(b, m, 1)], dim=-1)
+    sigma = decoder.check_inputs(x, sigma, z)
+    c_in, sigma_cond, c_out = preconditioning(sigma, decoder.preconditioning)
+    x_in = x * c_in.to(x.dtype).view(b, 1, 1)
+    c = torch.cat([x_in, z.unsqueeze(1).expand(b, m, -1), sigma_cond.to(x.dtype).view(b, 1, 1).expand(b, m, 1)],
+                  dim=-1)
 
     def cbn(norm: _CondBatchNorm, h: torch.Tensor) -> torch.Tensor:
         return pointwise_bn(norm.bn, h) * norm.gamma(c) + norm.beta(c)
@@ -222,4 +269,4 @@ def reference_forward(decoder: ScoreDecoder, x: torch.Tensor, sigma: torch.Tenso
             a = blk.fc0(torch.relu(cbn(blk.norm0, h)))
             h = h + blk.fc1(torch.relu(cbn(blk.norm1, a)))
     h = torch.relu(pointwise_bn(decoder.out_norm, h) if decoder.block == "add" else cbn(decoder.out_norm, h))
-    return decoder.out(h)
+    return c_out.to(x.dtype).view(b, 1, 1) * decoder.out(h)

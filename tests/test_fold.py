@@ -1,4 +1,4 @@
-"""gfcore.models.fuse: the folded decoder computes the decoder's eval-mode function, faster."""
+"""gfcore.models.fold: the folded decoder computes the decoder's eval-mode function, faster."""
 import copy
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from gfcore.models import ScoreDecoder, ShapeGF
-from gfcore.models.fuse import FoldedDecoder, fast_score_fn, fold_batchnorm
+from gfcore.models.fold import FoldedDecoder, fast_score_fn, fold_batchnorm
 from gfcore.sampling import annealed_langevin
 from gfcore.schedule import geometric_sigmas
 
@@ -161,3 +161,33 @@ def test_bfloat16_close(block):
     assert out.dtype == torch.float32
     rel = (out - ref).norm() / ref.norm()
     assert rel < 0.03, rel
+
+
+@pytest.mark.parametrize("block", ["add", "cbn"])
+def test_folded_equals_decoder_preconditioned(block):
+    torch.manual_seed(4)
+    dec = trained_looking(ScoreDecoder(dim=3, zdim=8, hidden=32, n_blocks=3, block=block,
+                                       preconditioning="edm"), 4).double()
+    x, sigma, z = (t.double() for t in inputs(3, seed=5))
+    with torch.no_grad():
+        torch.testing.assert_close(fold_batchnorm(dec)(x, sigma, z), dec(x, sigma, z), rtol=0, atol=1e-12)
+
+
+def test_fast_score_fn_cache_is_keyed_on_sigma_values():
+    """A sampler that allocates a new sigma tensor at every step, or reuses one tensor across levels, gets the
+    terms of the values it passes (no contract on tensor identity)."""
+    torch.manual_seed(0)
+    model = ShapeGF(dim=3, zdim=8, hidden=32, n_blocks=2, block="add", preconditioning="edm")
+    trained_looking(model.decoder)
+    model.eval()
+    _, _, z = inputs(3)
+    fast = fast_score_fn(model, z)
+    x = torch.randn(3, 20, 3)
+    shared = torch.empty(3)
+    with torch.no_grad():
+        for level in (1.0, 0.3, 0.3, 0.02):
+            fresh = torch.full((3,), level)                 # a new tensor every call
+            shared.fill_(level)                             # the same tensor, new values
+            ref = model.score(x, fresh, z)
+            for s in (fresh, shared, level):
+                torch.testing.assert_close(fast(x, s), ref, rtol=1e-5, atol=1e-5 * float(ref.abs().max()))

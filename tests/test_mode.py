@@ -1,36 +1,36 @@
-"""gfcore.config: the GF_MODE switch."""
+"""gfcore.mode: the GF_MODE switch."""
 import pytest
 import torch
 
-from gfcore import config
+from gfcore import mode
 
 
 @pytest.mark.parametrize("value,expected", [("fast", "fast"), ("full", "full"), (" FULL ", "full")])
 def test_mode_from_env(monkeypatch, value, expected):
     monkeypatch.setenv("GF_MODE", value)
-    assert config.mode() == expected
-    assert config.choose(fast=1, full=2) == (1 if expected == "fast" else 2)
+    assert mode.current() == expected
+    assert mode.choose(fast=1, full=2) == (1 if expected == "fast" else 2)
 
 
 def test_mode_default_by_device(monkeypatch):
     monkeypatch.delenv("GF_MODE", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert config.mode() == "fast"
+    assert mode.current() == "fast"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert config.mode() == "full"
+    assert mode.current() == "full"
 
 
 def test_invalid_mode(monkeypatch):
     monkeypatch.setenv("GF_MODE", "turbo")
     with pytest.raises(ValueError, match="GF_MODE"):
-        config.mode()
+        mode.current()
     with pytest.raises(ValueError, match="GF_MODE"):
-        config.choose(fast=1, full=2)
+        mode.choose(fast=1, full=2)
 
 
 def test_describe(monkeypatch):
     monkeypatch.setenv("GF_MODE", "fast")
-    line = config.describe("cpu")
+    line = mode.describe("cpu")
     assert "GF_MODE=fast" in line and torch.__version__ in line and "device=cpu" in line
     monkeypatch.setenv("GF_MODE", "full")
-    assert "GF_MODE=full" in config.describe()
+    assert "GF_MODE=full" in mode.describe()

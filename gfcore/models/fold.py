@@ -17,6 +17,12 @@ returns a copy of a :class:`~gfcore.models.ScoreDecoder` that exploits both, com
 * Both: the ``z, sigma`` part of every linear of ``c = [x, z, sigma]`` is computed once per shape by
   :meth:`FoldedDecoder.precompute` (one small matrix product for all layers); per point only ``W_x x`` (``d`` = 2
   or 3 inputs) remains. The head's ``1 / sigma^2`` (score units) can be folded in as well.
+* Preconditioning (``"edm"``): ``c_noise(sigma)`` takes the place of ``sigma`` in the per-shape terms, the input
+  scale ``c_in(sigma)`` multiplies ``x`` once per call and ``c_out(sigma)`` is folded into the head with
+  ``1 / sigma^2``.
+
+In the paper's terms the folded decoder is still Eq. 6's network ``s_theta(x, sigma, z)`` (times ``sigma^2``) in
+eval mode: only the order of the arithmetic changes.
 
 Taught in chapter 5 (The full 3D model), section on fast sampling.
 """
@@ -25,7 +31,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gfcore.models.decoder import ScoreDecoder
+from gfcore import _checks
+from gfcore.models.decoder import ScoreDecoder, preconditioning
 
 __all__ = ["FoldedDecoder", "fold_batchnorm", "fast_score_fn"]
 
@@ -65,6 +72,7 @@ class FoldedDecoder(nn.Module):
         dec = decoder
         self.dim, self.zdim, self.hidden = dec.dim, dec.zdim, dec.hidden
         self.n_blocks, self.block = dec.n_blocks, dec.block
+        self.preconditioning = dec.preconditioning
         d, hid = dec.dim, dec.hidden
         f64 = torch.float64
 
@@ -141,16 +149,6 @@ class FoldedDecoder(nn.Module):
         return super().train(False)
 
     # -- per-shape work ------------------------------------------------------------------------------------
-    def _sigma(self, sigma, z):
-        batch = z.shape[0]
-        if not isinstance(sigma, torch.Tensor):
-            sigma = torch.full((batch,), float(sigma), device=z.device, dtype=torch.float32)
-        elif sigma.dim() == 0:
-            sigma = sigma.expand(batch)
-        if sigma.dim() != 1 or sigma.shape[0] != batch:
-            raise ValueError(f"sigma must be (B,) with B={batch}, got shape {tuple(sigma.shape)}")
-        return sigma
-
     @torch.no_grad()
     def precompute(self, z: torch.Tensor, sigma, *, dtype: torch.dtype | None = None, score: bool = False):
         """Everything that depends on ``(z, sigma)`` only, once per shape (float32, then cast to ``dtype``).
@@ -167,10 +165,11 @@ class FoldedDecoder(nn.Module):
         """
         if z.dim() != 2 or z.shape[1] != self.zdim:
             raise ValueError(f"z must be (B, zdim={self.zdim}), got shape {tuple(z.shape)}")
-        sigma = self._sigma(sigma, z)
+        sigma = _checks.sigma_batch(sigma, z.shape[0], like=z)
         base = self.w0t.dtype                                                       # float32 (float64 if cast)
         dtype = dtype or base
-        zs = torch.cat([z.to(base), sigma.to(base).unsqueeze(1)], dim=1)           # (B, zdim+1)
+        c_in, sigma_cond, c_out = preconditioning(sigma.to(base), self.preconditioning)
+        zs = torch.cat([z.to(base), sigma_cond.unsqueeze(1)], dim=1)               # (B, zdim+1)
         batch = z.shape[0]
         t = {}
         if self.block == "add":
@@ -193,10 +192,10 @@ class FoldedDecoder(nn.Module):
             t["gb_bias"] = bias.to(dtype)
             t["gb_x"] = wx.transpose(0, 1).contiguous().to(dtype)                   # (K, B, d, 2C)
             t["w_x0"] = self.w_x[0].to(dtype)                                        # (d, C)
+        scale = c_out.view(batch, 1, 1)
         if score:
-            scale = (1.0 / sigma.to(base).square()).view(batch, 1, 1)
-        else:
-            scale = torch.ones(batch, 1, 1, device=z.device, dtype=base)
+            scale = scale / sigma.to(base).square().view(batch, 1, 1)
+        t["c_in"] = None if self.preconditioning == "none" else c_in.view(batch, 1, 1).to(dtype)
         t["out_w"] = (self.out_w * scale).to(dtype)                                  # (B, C, d)
         t["out_b"] = (self.out_bias * scale).to(dtype)                               # (B, 1, d)
         t["w0t"], t["b0"], t["w1t"] = self.w0t.to(dtype), self.b0.to(dtype), self.w1t.to(dtype)
@@ -209,7 +208,7 @@ class FoldedDecoder(nn.Module):
         batch, m, d = x.shape
         hid = self.hidden
         dtype = t["w0t"].dtype
-        x = x.to(dtype)
+        x = x.to(dtype) if t["c_in"] is None else x.to(dtype) * t["c_in"]
         if self.block == "add":
             h = x @ t["w_x"][0]                                                     # (B, M, C): h - S_0
             for i in range(self.n_blocks):
@@ -271,9 +270,9 @@ def fast_score_fn(model, z: torch.Tensor, *, dtype: torch.dtype | None = None, f
     """A score callable ``(x (B, M, d), sigma (B,)) -> score (B, M, d)`` for the samplers, on the folded decoder.
 
     Same function as ``model.score_fn(z)`` in eval mode, faster: batch norm folded, the ``(z, sigma)`` terms and
-    ``1 / sigma^2`` computed once per noise level (cached while the sampler passes the same ``sigma`` tensor,
-    as :func:`gfcore.sampling.annealed_langevin` does for all steps of a level), and optionally a lower compute
-    dtype.
+    ``1 / sigma^2`` computed once per noise level, and optionally a lower compute dtype. The per-level terms are
+    cached on the *values* of ``sigma`` (one ``torch.equal`` per call): any sampler, whatever tensors it
+    allocates, gets the terms of the sigma it passes.
 
     Args:
         model: a :class:`~gfcore.models.ShapeGF` or a :class:`~gfcore.models.ScoreDecoder`.
@@ -295,13 +294,13 @@ def fast_score_fn(model, z: torch.Tensor, *, dtype: torch.dtype | None = None, f
     run = folded.run
     if compile:
         run = torch.compile(run, mode=None if compile is True else compile, dynamic=False)
-    cache = {"key": None, "terms": None, "sigma": None}
+    cache = {"sigma": None, "terms": None}
 
     def score_fn(x: torch.Tensor, sigma) -> torch.Tensor:
-        key = (id(sigma), getattr(sigma, "_version", None))
-        if cache["key"] != key or cache["sigma"] is not sigma:
+        sigma = _checks.sigma_batch(sigma, z.shape[0], like=z)
+        if cache["sigma"] is None or not torch.equal(cache["sigma"], sigma):   # a new level: per-shape terms
             cache["terms"] = folded.precompute(z, sigma, dtype=dtype, score=True)
-            cache["key"], cache["sigma"] = key, sigma
+            cache["sigma"] = sigma.clone()
         with torch.no_grad():
             if compile == "reduce-overhead" and x.is_cuda:
                 torch.compiler.cudagraph_mark_step_begin()

@@ -1,0 +1,20 @@
+"""Training ShapeGF's auto-encoder: the one trainer the chapters and the CLI share.
+
+By job: :mod:`~gfcore.train.config` (:class:`AutoEncoderConfig`, YAML presets), :mod:`~gfcore.train.loop`
+(:func:`train_autoencoder`, :class:`TrainResult`), :mod:`~gfcore.train.checkpoint` (:class:`RunDir`, atomic
+checkpoints, :func:`load_checkpoint`, :func:`load_model`, RNG states), :mod:`~gfcore.train.batches` (the
+resumable batch order) and :mod:`~gfcore.train.distributed` (device, mixed precision, ``torchrun``). The
+learning-rate schedule is :func:`gfcore.schedule.lr_factor`; evaluation is :mod:`gfcore.evaluation`.
+
+Files (only when ``out_dir`` is given, only rank 0 writes): ``config.yaml``, ``metrics.jsonl``,
+``checkpoints/last.pt`` (see :class:`RunDir`).
+
+Taught in chapter 4 (Conditional fields in 2D) and chapter 5 (The full 3D model).
+"""
+from gfcore.train.checkpoint import (CHECKPOINT_KIND, FORMAT_VERSION, RunDir, load_checkpoint, load_model,
+                                     save_checkpoint)
+from gfcore.train.config import AutoEncoderConfig
+from gfcore.train.loop import TrainResult, train_autoencoder
+
+__all__ = ["CHECKPOINT_KIND", "FORMAT_VERSION", "AutoEncoderConfig", "RunDir", "TrainResult", "load_checkpoint",
+           "load_model", "save_checkpoint", "train_autoencoder"]

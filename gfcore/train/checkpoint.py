@@ -1,0 +1,285 @@
+"""Run folders and checkpoints: what a training run writes, and how it is read back.
+
+A run folder (:class:`RunDir`) holds ``config.yaml`` (the resolved config), ``metrics.jsonl`` (one JSON object
+per log record) and ``checkpoints/last.pt`` (plus ``step_XXXXXX.pt`` with ``keep_checkpoints``). A checkpoint is
+a dict of tensors and primitive containers only (format version 1, kind ``"shapegf-autoencoder"``), so it loads
+with ``torch.load(..., weights_only=True)``; it holds the model, optimizer and EMA weights, the log, and the RNG
+states of every rank, so that a resumed run replays the uninterrupted one.
+
+Taught in chapter 5 (The full 3D model).
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gfcore._version import __version__
+from gfcore.models import ShapeGF
+from gfcore.utils import default_device
+
+FORMAT_VERSION = 1
+CHECKPOINT_KIND = "shapegf-autoencoder"
+REQUIRED_KEYS = ("format_version", "kind", "gfcore_version", "step", "total_steps", "config", "model_config",
+                 "model", "optimizer", "scheduler", "ema", "rng", "sampler", "history")
+
+
+class RunDir:
+    """A training run's folder and the paths inside it; the one place that names them.
+
+    Args:
+        path: the run folder (need not exist yet).
+
+    Attributes:
+        path: the folder; ``config_path`` (``config.yaml``), ``metrics_path`` (``metrics.jsonl``),
+            ``checkpoints`` (``checkpoints/``) and ``last`` (``checkpoints/last.pt``).
+
+    Taught in chapter 5 (The full 3D model).
+    """
+
+    def __init__(self, path):
+        if isinstance(path, RunDir):
+            path = path.path
+        self.path = Path(path)
+        self.config_path = self.path / "config.yaml"
+        self.metrics_path = self.path / "metrics.jsonl"
+        self.checkpoints = self.path / "checkpoints"
+        self.last = self.checkpoints / "last.pt"
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, RunDir) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    def step_checkpoint(self, step: int) -> Path:
+        """``checkpoints/step_XXXXXX.pt``: the copy kept at ``step`` with ``keep_checkpoints``."""
+        return self.checkpoints / f"step_{int(step):06d}.pt"
+
+    def has_checkpoint(self) -> bool:
+        """Whether ``checkpoints/last.pt`` exists (a run can be resumed)."""
+        return self.last.is_file()
+
+    def read_metrics(self) -> list[dict]:
+        """The log records of ``metrics.jsonl`` (an empty list before the first one)."""
+        if not self.metrics_path.is_file():
+            return []
+        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
+
+    # -- writing (rank 0 of the trainer) -----------------------------------------------------------------------
+    def write_config(self, config) -> Path:
+        """Write ``config.yaml`` (an :class:`~gfcore.train.AutoEncoderConfig`), creating the folder."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        config.to_yaml(self.config_path)
+        return self.config_path
+
+    def open_metrics(self, history: list[dict]):
+        """Open ``metrics.jsonl`` for writing, starting with ``history`` (on resume: the records up to the
+        checkpoint); the caller closes the file."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        f = open(self.metrics_path, "w")  # noqa: SIM115 (the trainer closes it)
+        for record in history:
+            f.write(json.dumps(record) + "\n")
+        f.flush()
+        return f
+
+    def save(self, ckpt: dict, *, keep: bool = False) -> Path:
+        """Write ``ckpt`` atomically to ``last.pt`` (and to ``step_XXXXXX.pt`` when ``keep``)."""
+        save_checkpoint(ckpt, self.last)
+        if keep:
+            save_checkpoint(ckpt, self.step_checkpoint(ckpt["step"]))
+        return self.last
+
+
+def save_checkpoint(obj: dict, path) -> Path:
+    """Write ``obj`` with ``torch.save`` atomically: a temporary file in the same folder, fsync, ``os.replace``.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Taught in chapter 5 (The full 3D model).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:  # make the rename itself durable (POSIX)
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+    return path
+
+
+def _checkpoint_path(path) -> Path:
+    """A checkpoint file, or a run folder's ``checkpoints/last.pt``."""
+    if isinstance(path, RunDir):
+        return path.last
+    path = Path(path)
+    return RunDir(path).last if path.is_dir() else path
+
+
+def load_checkpoint(path, *, map_location="cpu") -> dict:
+    """Load and check a training checkpoint (``weights_only=True``: tensors and primitive containers only).
+
+    Args:
+        path: a checkpoint file, or a run folder / :class:`RunDir` (its ``checkpoints/last.pt``).
+        map_location: as for ``torch.load``.
+
+    Returns:
+        The checkpoint dict (keys :data:`REQUIRED_KEYS` and ``torch_version``).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: not a gfcore auto-encoder checkpoint, missing keys, or another format version.
+
+    Taught in chapter 5.
+    """
+    path = _checkpoint_path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    ckpt = torch.load(path, weights_only=True, map_location=map_location)
+    if not isinstance(ckpt, dict):
+        raise ValueError(f"{path} is not a gfcore checkpoint (holds a {type(ckpt).__name__}, expected a dict)")
+    missing = [k for k in REQUIRED_KEYS if k not in ckpt]
+    if missing:
+        raise ValueError(f"{path} is not a complete gfcore checkpoint: missing keys {missing}")
+    if ckpt["format_version"] != FORMAT_VERSION:
+        raise ValueError(f"{path} has checkpoint format version {ckpt['format_version']}; this gfcore reads "
+                         f"version {FORMAT_VERSION}")
+    if ckpt["kind"] != CHECKPOINT_KIND:
+        raise ValueError(f"{path} holds a {ckpt['kind']!r} checkpoint, expected {CHECKPOINT_KIND!r}")
+    return ckpt
+
+
+def load_state(module: torch.nn.Module, state: dict, path, what: str) -> None:
+    """``module.load_state_dict(state)``, raising ``ValueError`` that names the file and ``what`` on a misfit."""
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as e:
+        raise ValueError(f"{path}: {what} weights do not fit the model: {e}") from None
+
+
+def architecture_diff(saved: dict, model: ShapeGF) -> list[str]:
+    """Lines ``"key: checkpoint a, requested b"`` where a checkpoint's ``model_config`` differs from ``model``'s.
+
+    Keys a checkpoint of an earlier gfcore lacks are compared at their defaults.
+    """
+    saved = ShapeGF.from_config(saved).config
+    keys = sorted(set(saved) | set(model.config))
+    return [f"{k}: checkpoint {saved.get(k)!r}, requested {model.config.get(k)!r}" for k in keys
+            if saved.get(k) != model.config.get(k)]
+
+
+def load_model(path, device=None, *, ema: bool = True) -> ShapeGF:
+    """Rebuild the trained :class:`~gfcore.models.ShapeGF` from a checkpoint, in eval mode.
+
+    Args:
+        path: a checkpoint written by :func:`~gfcore.train.train_autoencoder`, or its run folder.
+        device: where to put the model (default: CUDA when present, else CPU).
+        ema: use the EMA weights when the run kept them (``ema_decay``); ``False`` takes the raw weights.
+
+    Returns:
+        The model, in eval mode on ``device``.
+
+    Raises:
+        ValueError: an incompatible checkpoint (see :func:`load_checkpoint`), or weights that do not fit the
+            stored architecture.
+
+    Taught in chapter 5.
+    """
+    device = torch.device(device) if device is not None else default_device()
+    path = _checkpoint_path(path)
+    ckpt = load_checkpoint(path, map_location="cpu")
+    model = ShapeGF.from_config(ckpt["model_config"])
+    state = ckpt["ema"] if ema and ckpt["ema"] is not None else ckpt["model"]
+    load_state(model, state, path, "model")
+    return model.to(device).eval()
+
+
+# -- RNG states as tensors and primitives (weights_only-safe) ----------------------------------------------------
+def capture_rng() -> dict:
+    """The global RNG states (torch, CUDA when initialised, NumPy, Python) as tensors and primitives."""
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    out = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "python": {"version": int(py_state[0]), "state": torch.tensor(py_state[1], dtype=torch.int64),
+                   "gauss_next": py_state[2]},
+        "cuda": None,
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["cuda"] = [s.cpu() for s in torch.cuda.get_rng_state_all()]
+    return out
+
+
+def restore_rng(state: dict) -> None:
+    """Restore what :func:`capture_rng` captured (CUDA only when the device count matches, else a warning)."""
+    torch.set_rng_state(state["torch"].cpu())
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].cpu().numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(int(v) for v in p["state"].tolist()), p["gauss_next"]))
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        cuda = state["cuda"]
+        if len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
+        else:
+            warnings.warn(f"checkpoint holds {len(cuda)} CUDA RNG states for {torch.cuda.device_count()} devices; "
+                          "CUDA RNG not restored", stacklevel=3)
+
+
+def checkpoint_state(*, step: int, total_steps: int, config, model: ShapeGF, optimizer, ema, lr: float,
+                     rng: list[dict], steps_per_epoch: int, history: list[dict]) -> dict:
+    """The checkpoint dict of format version 1 (the keys :func:`load_checkpoint` requires, plus
+    ``torch_version``).
+
+    Args:
+        step, total_steps: steps done and the run length.
+        config: the run's :class:`~gfcore.train.AutoEncoderConfig`.
+        model, optimizer, ema: the live model (unwrapped), its optimizer, the EMA copy (or ``None``).
+        lr: the learning rate of the last step.
+        rng: one :func:`capture_rng` dict per rank.
+        steps_per_epoch: batches per epoch.
+        history: the log records so far.
+    """
+    return {
+        "format_version": FORMAT_VERSION, "kind": CHECKPOINT_KIND, "gfcore_version": __version__,
+        "torch_version": str(torch.__version__), "step": step, "total_steps": total_steps,
+        "config": config.to_dict(), "model_config": dict(model.config),
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "scheduler": {"name": config.lr_schedule, "base_lr": float(config.lr), "last_step": step,
+                      "total_steps": total_steps, "lr": lr},
+        "ema": ema.state_dict() if ema is not None else None,
+        "rng": {"world_size": len(rng), "ranks": rng},
+        "sampler": {"seed": config.seed, "epoch": step // steps_per_epoch, "position": step % steps_per_epoch,
+                    "steps_per_epoch": steps_per_epoch, "batch_size": config.batch_size},
+        "history": history,
+    }

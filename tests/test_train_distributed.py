@@ -1,0 +1,96 @@
+"""gfcore.train.distributed: devices, mixed precision, and two processes under torchrun."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from train_helpers import tiny
+
+from gfcore.models import ShapeGF
+from gfcore.train import load_checkpoint
+from gfcore.train import distributed
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_autocast_dtype(monkeypatch):
+    assert distributed.autocast_dtype("cpu", "off") is None
+    assert distributed.autocast_dtype("cpu", "bf16") is torch.bfloat16
+    assert distributed.autocast_dtype("cuda", "auto") is torch.bfloat16
+    assert distributed.autocast_dtype("cuda", "off") is None
+    monkeypatch.setattr(distributed, "cpu_has_fast_bf16", lambda: True)
+    assert distributed.autocast_dtype("cpu", "auto") is torch.bfloat16
+    monkeypatch.setattr(distributed, "cpu_has_fast_bf16", lambda: False)
+    assert distributed.autocast_dtype(torch.device("cpu"), "auto") is None
+    with pytest.raises(ValueError, match="amp"):
+        distributed.autocast_dtype("cpu", "fp16")
+
+
+def test_cpu_has_fast_bf16_reads_the_cpu_flags(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert distributed.cpu_has_fast_bf16() is False
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert distributed.cpu_has_fast_bf16() is True
+
+
+def test_resolve_device(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert distributed.resolve_device("auto") == torch.device("cpu")
+    assert distributed.resolve_device("cpu", 3) == torch.device("cpu")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        distributed.resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert distributed.resolve_device("auto", 1) == torch.device("cuda:1")
+    assert distributed.resolve_device("cuda:0", 1) == torch.device("cuda:0")
+
+
+def test_single_process_helpers_are_identities():
+    model = torch.nn.Linear(2, 2)
+    assert distributed.wrap(model, 1, torch.device("cpu")) is model
+    t = torch.ones(3)
+    distributed.all_reduce(t, world=1)
+    assert torch.equal(t, torch.ones(3)) and distributed.gather("x", 1) == ["x"]
+    with distributed.process_group("cpu") as (rank, world, device):
+        assert (rank, world, device) == (0, 1, torch.device("cpu"))
+
+
+DDP_SCRIPT = textwrap.dedent('''
+    import math, os, sys
+    import torch
+    sys.path.insert(0, {tests!r})
+    from train_helpers import Circles, tiny
+    from gfcore.train import train_autoencoder
+
+    torch.set_num_threads(1)
+    out = sys.argv[1]
+    torch.manual_seed(0)
+    res = train_autoencoder(tiny(max_steps=6, batch_size=8, ckpt_every=3), train_set=Circles(),
+                            out_dir=out + "/run", progress=False)
+    flat = torch.cat([p.detach().flatten() for p in res.model.parameters()])
+    torch.save(flat, out + "/rank%s.pt" % os.environ["RANK"])
+''')
+
+
+def test_ddp_two_processes(tmp_path):
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT.format(tests=str(ROOT / "tests")))
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(script), str(tmp_path)], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    w0 = torch.load(tmp_path / "rank0.pt")
+    w1 = torch.load(tmp_path / "rank1.pt")
+    assert torch.equal(w0, w1)
+    torch.manual_seed(100)
+    init = torch.cat([p.detach().flatten() for p in ShapeGF(**tiny().model_kwargs()).parameters()])
+    assert not torch.allclose(w0, init)
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(s)["step"] for s in lines] == [2, 4, 6]          # rank 0 alone wrote, once per record
+    ckpt = load_checkpoint(tmp_path / "run")
+    assert ckpt["rng"]["world_size"] == 2 and len(ckpt["rng"]["ranks"]) == 2

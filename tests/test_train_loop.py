@@ -1,0 +1,117 @@
+"""gfcore.train.loop: train_autoencoder learns, resumes exactly, and names the step that fails."""
+import math
+
+import pytest
+import torch
+from train_helpers import Circles, flat_state, tiny
+
+from gfcore.evaluation import evaluate_reconstruction
+from gfcore.models import ShapeGF
+from gfcore.train import RunDir, train_autoencoder
+from gfcore.train import loop as train_loop
+
+
+# -- training -------------------------------------------------------------------------------------------------
+def test_training_lowers_loss_and_improves_reconstruction():
+    torch.set_num_threads(1)
+    cfg = tiny(max_steps=200, log_every=20, val_every=200, lr_schedule="constant")
+    data = Circles(n=16)
+    torch.manual_seed(cfg.seed)
+    untrained = ShapeGF(**cfg.model_kwargs())
+    kw = dict(num_shapes=8, num_points=64, steps_per_sigma=3)
+    cd0 = evaluate_reconstruction(untrained, data, **kw)["chamfer"]
+    records = []
+    res = train_autoencoder(cfg, train_set=data, progress=False, callback=records.append)
+    assert not res.model.training and res.step == 200 and res.out_dir is None
+    losses = [r["loss"] for r in res.history if "loss" in r]
+    assert losses[-1] < 0.5 * losses[0]
+    assert len(res.history[0]["loss_per_sigma"]) == cfg.num_sigmas
+    assert "val_chamfer" in res.history[-1] and records == res.history
+    cd1 = evaluate_reconstruction(res.model, data, **kw)["chamfer"]
+    assert cd1 < 0.1 * cd0 and cd1 < 0.3, (cd0, cd1)
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("ema", [None, 0.9])
+def test_resume_gives_the_same_weights(tmp_path, ema):
+    """2N steps straight == N steps, a crash, then resume to 2N (official lr schedule, EMA, RNG-drawing data)."""
+    cfg = tiny(max_steps=8, ckpt_every=4, log_every=1, ema_decay=ema)
+    straight = train_autoencoder(cfg, train_set=Circles(), out_dir=tmp_path / "a", progress=False)
+
+    def crash(record):
+        if record["step"] == 5:          # after the step-4 checkpoint, mid-epoch
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        train_autoencoder(cfg, train_set=Circles(), out_dir=tmp_path / "b", progress=False, callback=crash)
+    resumed = train_autoencoder(cfg, train_set=Circles(), out_dir=tmp_path / "b", resume=True, progress=False)
+    a, b = flat_state(straight.model), flat_state(resumed.model)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    def untimed(records):
+        return [{k: v for k, v in r.items() if k != "steps_per_s"} for r in records]
+
+    assert untimed(resumed.history) == untimed(straight.history)
+    files = [RunDir(tmp_path / run).read_metrics() for run in "ab"]
+    assert untimed(files[0]) == untimed(files[1]) == untimed(straight.history)
+    ca = torch.load(RunDir(tmp_path / "a").last, weights_only=True)
+    cb = torch.load(RunDir(tmp_path / "b").last, weights_only=True)
+    for group_a, group_b in zip(ca["optimizer"]["state"].values(), cb["optimizer"]["state"].values()):
+        assert torch.equal(group_a["exp_avg_sq"], group_b["exp_avg_sq"])
+
+
+def test_nan_data_names_the_step():
+    with pytest.raises(ValueError, match=r"step \d+: the batch holds NaN"):
+        train_autoencoder(tiny(max_steps=8), train_set=Circles(nan_item=3), progress=False)
+
+
+def test_nan_loss_names_the_step(monkeypatch):
+    import gfcore.models.shapegf as shapegf_module
+
+    real = shapegf_module.dsm_loss
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        loss, sigma = real(*args, **kwargs)
+        calls["n"] += 1
+        return (loss * float("nan") if calls["n"] == 3 else loss), sigma
+
+    monkeypatch.setattr(shapegf_module, "dsm_loss", poisoned)
+    with pytest.raises(FloatingPointError, match="step 3: the loss is nan"):
+        train_autoencoder(tiny(max_steps=8), train_set=Circles(), progress=False)
+
+
+def test_failed_validation_is_recorded_not_fatal(monkeypatch):
+    def diverge(*args, **kwargs):
+        raise ValueError("Langevin diverged at level 3")
+
+    monkeypatch.setattr(train_loop, "evaluate_reconstruction", diverge)
+    with pytest.warns(RuntimeWarning, match="validation failed"):
+        res = train_autoencoder(tiny(max_steps=4, val_every=2), train_set=Circles(), progress=False)
+    vals = [r["val_chamfer"] for r in res.history if "val_chamfer" in r]
+    assert res.step == 4 and len(vals) == 2 and all(math.isnan(v) for v in vals)
+
+
+def test_resume_needs_a_run_folder():
+    with pytest.raises(ValueError, match="resume=True needs out_dir"):
+        train_autoencoder(tiny(), train_set=Circles(), resume=True, progress=False)
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match="max_steps or epochs"):
+        train_autoencoder(tiny(max_steps=None), train_set=Circles(), progress=False)
+    with pytest.raises(ValueError, match="dim=2 but config.dim=3"):
+        train_autoencoder(tiny(dim=3), train_set=Circles(), progress=False)
+    with pytest.raises(ValueError, match="fewer than batch_size"):
+        train_autoencoder(tiny(batch_size=32), train_set=Circles(), progress=False)
+    with pytest.raises(ValueError, match="config.dataset is not set"):
+        train_autoencoder(tiny(), progress=False)
+
+
+def test_epochs_set_the_run_length():
+    res = train_autoencoder(tiny(max_steps=None, epochs=2, log_every=1), train_set=Circles(n=16), progress=False)
+    assert res.step == 4 and res.history[-1]["epoch"] == 2.0
