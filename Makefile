@@ -64,6 +64,16 @@ book: venv
 	$(VENV)/bin/jupyter-book build . $(JB_FLAGS)
 	@echo "open _build/html/index.html"
 
+# After `make book`: serve _build/html on 127.0.0.1 and load every page in headless Chromium with no network
+# (scripts/check_book.py); fails on a console error, a failed or outside request, untypeset math or a broken link,
+# and keeps screenshots in _build/screenshots. Needs Chromium (Debian: apt-get install chromium). Without it the
+# check fails, or with BOOK_CHECK_ALLOW_SKIP=1 (never under CI=true) says SKIPPED and why.
+.PHONY: book-check
+book-check: venv
+	@$(PY) scripts/check_book.py; rc=$$?; \
+	if [ $$rc -eq 77 ]; then echo "book-check: SKIPPED, the pages were not checked (reason above)"; exit 0; fi; \
+	exit $$rc
+
 # For each chapter: refresh the .ipynb's inputs from the .py (keeping ids), execute it in place with the
 # venv's kernel (GF_MODE as set in the environment), then build the book from the stored outputs.
 book-exec: venv

@@ -12,7 +12,9 @@ own copy of the same initial weights and the same random draws:
     materialised per point, every linear of c per point), default Adam; torch's default precision flags.
 (a') naive, channels-last: the same dataflow with nn.Linear on (B, N, C) (isolates the layout).
 (b) gfcore fp32 eager: ShapeGF.loss as it is (channels-last; the z/sigma part of every linear of c once per shape).
-(c) gfcore fast: TF32 matmuls, bf16 autocast and fused Adam on CUDA (fp32 + fused Adam on CPU).
+(c) gfcore fast, the trainer's defaults (``amp="auto"``): bf16 autocast and fused Adam, plus TF32 matmuls on CUDA;
+    on a CPU bf16 autocast only where the CPU multiplies bf16 natively (gfcore.train.distributed.cpu_has_fast_bf16),
+    else fp32 + fused Adam. Its accuracy: the loss of every timed step against row (b)'s, same weights and draws.
 (d) gfcore fast + torch.compile of encoder and decoder (CUDA by default; --no-compile drops it; --compile adds it on
     CPU).
 
@@ -36,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from gfcore.losses import dsm_loss  # noqa: E402
 from gfcore.models import ShapeGF  # noqa: E402
 from gfcore.schedule import geometric_sigmas  # noqa: E402
+from gfcore.train.distributed import autocast_dtype  # noqa: E402
 
 VARIANTS = {"add": 24, "cbn": 16}
 
@@ -68,8 +71,8 @@ def make_row(name, base, loss_fn, *, device, fast, compile_mode):
         mode = None if compile_mode == "default" else compile_mode
         model.encoder.compile(mode=mode)
         model.decoder.compile(mode=mode)
-    amp = (torch.autocast("cuda", dtype=torch.bfloat16) if fast and device.type == "cuda"
-           else contextlib.nullcontext())
+    amp_dtype = autocast_dtype(device, "auto") if fast else None
+    amp = (torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext())
     return {"name": name, "model": model, "opt": opt, "loss_fn": loss_fn, "amp": amp, "fast": fast,
             "compile": compile_mode}
 
@@ -126,9 +129,10 @@ def main():
     g = torch.Generator().manual_seed(args.seed)
     points = toy_shapes(batch, npts, generator=g).to(device)
     sigmas = geometric_sigmas(1.0, 0.01, 10, device=device)
+    fast_dtype = "bf16 autocast" if autocast_dtype(device, "auto") is not None else "fp32"
     result = {"machine": machine(device), "quick": quick, "batch": batch, "num_points": npts, "zdim": 128,
               "hidden": 256, "repeats": repeats, "dtype_baseline": "float32",
-              "dtype_fast": "bfloat16 autocast (CUDA), TF32 matmuls" if device.type == "cuda" else "float32",
+              "dtype_fast": "bfloat16 autocast, TF32 matmuls" if device.type == "cuda" else fast_dtype,
               "note": ("--quick: batch 4 x 512 points, not the official 32 x 2048" if quick else
                        "official size: batch 32 x 2048 points"),
               "variants": {}}
@@ -147,7 +151,7 @@ def main():
                  ("(a') naive c, channels-last, fp32", loss_naive, False, None),
                  ("(b) gfcore fp32 eager", loss_gfcore, False, None),
                  ("(c) gfcore fast" + (" (bf16+TF32+fused Adam)" if device.type == "cuda" else
-                                       " (fp32, fused Adam)"), loss_gfcore, True, None)]
+                                       f" ({fast_dtype}, fused Adam)"), loss_gfcore, True, None)]
         if use_compile:
             specs.append(("(d) gfcore fast + compile", loss_gfcore, True, args.compile_mode))
         rows = []
@@ -163,9 +167,13 @@ def main():
         for r in rows:
             r["speedup"] = base_ms / r["ms"]
             r["speedup_vs_gfcore_fp32"] = rows[2]["ms"] / r["ms"]
+            # accuracy: same weights, same draws, step by step against gfcore fp32 (row b)
+            pairs = list(zip(r["losses"], rows[2]["losses"]))
+            r["loss_rel_diff_vs_fp32"] = max(abs(a - b) / abs(b) for a, b in pairs) if pairs else None
         print(f"\n{block}-{n_blocks} (loss rel. difference between rows at step 0: {rel:.1e})")
         print_table(rows, [("name", "row", ""), ("ms", "ms/step", ".1f"), ("min_ms", "min ms", ".1f"),
-                           ("speedup", "speedup", ".2f"), ("peak_mib", "peak MiB", ".0f")])
+                           ("speedup", "speedup", ".2f"), ("loss_rel_diff_vs_fp32", "loss vs fp32", ".1e"),
+                           ("peak_mib", "peak MiB", ".0f")])
         print()
         result["variants"][f"{block}-{n_blocks}"] = {"rows": rows, "loss_rel_diff_step0": rel}
     write_json("train_step", device, result, args.out)

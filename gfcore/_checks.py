@@ -126,3 +126,42 @@ def numpy_points(name: str, points, *, ndims: tuple[int, ...] = (2,), dims: int 
         points = torch.from_numpy(points)
     points = tensor(name, points, ndims=ndims, dim=dims)
     return points.detach().cpu().double().numpy()
+
+
+def int_at_least(name: str, value, minimum: int, *, optional: bool = False):
+    """Raise unless ``value`` is an int ``>= minimum`` (or ``None`` when ``optional``); return it.
+
+    Raises:
+        TypeError: not an int (``bool`` included).
+        ValueError: below ``minimum``.
+    """
+    if optional and value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int{' or None' if optional else ''}, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def names(name: str, value, options) -> tuple[str, ...]:
+    """A non-empty tuple of distinct names from ``options`` (a single string is one name).
+
+    Raises:
+        TypeError: not a string or a sequence of strings.
+        ValueError: empty, repeated or unknown names (the message lists the valid ones).
+    """
+    if isinstance(value, str):
+        value = (value,)
+    try:
+        value = tuple(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a name or a sequence of names, got {type(value).__name__}") from None
+    if not value:
+        raise ValueError(f"{name} must name at least one of {list(options)}")
+    for v in value:
+        if v not in options:
+            raise ValueError(f"unknown {name} entry {v!r}; valid: {list(options)}")
+    if len(set(value)) != len(value):
+        raise ValueError(f"{name} repeats a name: {list(value)}")
+    return value

@@ -1,21 +1,26 @@
-"""Surfaces from a gradient field: unsigned distance, ray casting, marching cubes, projection (ShapeGF Sec. 3.5).
+"""Surfaces from a gradient field: unsigned distance, ray casting, marching cubes, projection.
 
-A score ``s(x, sigma) = grad_x log p_sigma(x)`` of a shape smoothed at a small ``sigma`` points to the shape, and
-``sigma^2 s(x, sigma)`` is the displacement from ``x`` to the kernel-weighted mean of the surface near it. Its
-length estimates the **unsigned distance** to the surface, with no mesh and no inside/outside:
+ShapeGF (Cai et al. 2020) points out that its field defines the surface implicitly, with no mesh in training,
+and names the failure cases (points where the gradient vanishes; the double surface of marching cubes); the
+official code released no extraction. This module is the book's construction from the field alone.
+
+A score ``s(x, sigma) = grad_x log p_sigma(x)`` of a shape smoothed at a small ``sigma`` points to the shape,
+and ``sigma^2 s(x, sigma)`` is the displacement from ``x`` to the kernel-weighted mean of the surface near it.
+Its length estimates the **unsigned distance** to the surface, with no mesh and no inside/outside:
 
     u(x) = sigma^2 |s(x, sigma)|  ~  dist(x, surface),      x + sigma^2 s(x, sigma)  ~  nearest surface point.
 
 Every function here takes a *score callable* ``score_fn(x (B, M, d), sigma (B,)) -> (B, M, d)``, so the
 closed-form field (``lambda x, s: gfcore.fields.smoothed_score(x, points, s)``) and a trained model
-(``model.score_fn(z)``) are interchangeable. Calls are batched over shapes, chunked over points (bounded memory)
-and run under ``torch.no_grad`` on the device of their inputs (``device=`` for the grid functions):
+(``model.score_fn(z)``) are interchangeable. Calls are batched over shapes, chunked over points (bounded
+memory) and run under ``torch.no_grad`` on the device of their inputs (``device=`` for the grid functions):
 
 - :func:`unsigned_distance`, :func:`unsigned_distance_grid` (dense, or exact only in a narrow band around the
   surface, which is far cheaper), :func:`project_to_surface` (noise-free steps along the field);
 - :func:`raycast` (sphere tracing with ``u``, refined along the field, normals from the field) and
   :func:`render_depth` (depth and normal images from a pinhole camera, no mesh at all);
-- :func:`marching_cubes` (scikit-image at a small positive level of ``u``; the double surface and the remedy),
+- :func:`marching_cubes` (scikit-image at a small positive level of ``u``; the double surface and the remedy;
+  :func:`mesh_from_grid` is its extraction half),
   :func:`mesh_from_model`, :func:`write_mesh` (PLY/OBJ) and :func:`to_polydata` (pyvista, when installed).
 
 Taught in chapter 8 (From gradients to surfaces).
@@ -38,7 +43,7 @@ DEFAULT_CHUNK = 2**16  # query points per score_fn call
 # ----------------------------------------------------------------------------------------------- helpers
 
 def _sigma_b(sigma, batch: int, like: torch.Tensor) -> torch.Tensor:
-    """``sigma`` (number, 0-D or ``(B,)`` tensor) as a validated ``(B,)`` tensor in ``like``'s dtype/device."""
+    """``sigma`` (number, 0-D or ``(B,)``) as a validated ``(B,)`` tensor in ``like``'s dtype and device."""
     return _checks.sigma_per_shape(sigma, batch, like=like).reshape(-1).expand(batch).contiguous()
 
 
@@ -108,15 +113,16 @@ def _device(device) -> torch.device:
 
 @torch.no_grad()
 def unsigned_distance(score_fn, x, sigma, *, chunk_size: int | None = None) -> torch.Tensor:
-    """Unsigned distance to the surface estimated from the field, ``u(x) = sigma^2 |s(x, sigma)|`` (ShapeGF Sec. 3.5).
+    """Unsigned distance to the surface from the field, ``u(x) = sigma^2 |s(x, sigma)|`` (from ShapeGF Eq. 3).
 
     ``sigma^2 s(x, sigma)`` is the step from ``x`` to the kernel-weighted mean of the surface near ``x`` (the
     closed form exactly, ShapeGF Eq. 3; a network trained by denoising score matching approximately), so its
     length is the distance to the surface when:
 
     - the surface is flat at the scale ``sigma``. Curvature biases it: for a sphere of radius ``R`` sampled
-      uniformly, ``u(r) = |r - R (coth k - 1/k)|`` with ``k = r R / sigma^2``, about ``|r - R + sigma^2 / r|``: the
-      zero set shrinks inward by ``~sigma^2 / R`` and ``u`` is ``~sigma^2 / R`` on the true surface;
+      uniformly, ``u(r) = |r - R (coth k - 1/k)|`` with ``k = r R / sigma^2``, about
+      ``|r - R + sigma^2 / r|``: the zero set shrinks inward by ``~sigma^2 / R`` and ``u`` is ``~sigma^2 / R``
+      on the true surface;
     - the points are dense at the scale ``sigma`` (spacing well below ``sigma``), else ``u`` ripples;
     - ``x`` is much nearer one part of the surface than any other. Near the medial axis the mean averages the
       nearest points of several parts and ``u`` falls below the distance, to exactly 0 at a symmetric point
@@ -134,7 +140,8 @@ def unsigned_distance(score_fn, x, sigma, *, chunk_size: int | None = None) -> t
         ``(M,)`` for unbatched ``x``, else ``(B, M)``, in the field's units (those of ``x``).
 
     Raises:
-        ValueError, TypeError: bad ``x``, ``sigma`` or ``chunk_size``; a ``score_fn`` output of the wrong shape.
+        ValueError, TypeError: bad ``x``, ``sigma`` or ``chunk_size``; a ``score_fn`` output of the wrong
+            shape.
 
     Taught in chapter 8 (From gradients to surfaces).
     """
@@ -147,13 +154,14 @@ def unsigned_distance(score_fn, x, sigma, *, chunk_size: int | None = None) -> t
 @torch.no_grad()
 def project_to_surface(score_fn, x, sigma, *, num_steps: int = 3, sigma_start: float | None = None,
                        chunk_size: int | None = None) -> torch.Tensor:
-    """Move points onto the surface along the field: ``x <- x + sigma_t^2 s(x, sigma_t)``, no noise (Sec. 3.5).
+    """Move points onto the surface along the field: ``x <- x + sigma_t^2 s(x, sigma_t)`` (noise-free Alg. 1).
 
     Each step jumps to the field's estimate of the nearest surface point (Algorithm 1's gradient step with
-    ``alpha = 2 sigma^2`` and the noise left out), so one step lands within the bias of :func:`unsigned_distance`
-    and a few more settle on the zero set of ``u``. With ``sigma_start`` the levels anneal geometrically from
-    ``sigma_start`` down to ``sigma`` over ``num_steps`` steps, which helps points that start far away (where a
-    learned field at small ``sigma`` is unreliable). Points exactly at a saddle between two parts do not move.
+    ``alpha = 2 sigma^2`` and the noise left out), so one step lands within the bias of
+    :func:`unsigned_distance` and a few more settle on the zero set of ``u``. With ``sigma_start`` the levels
+    anneal geometrically from ``sigma_start`` down to ``sigma`` over ``num_steps`` steps, which helps points
+    that start far away (where a learned field at small ``sigma`` is unreliable). Points exactly at a saddle
+    between two parts do not move.
 
     Args:
         score_fn: score callable, as in :func:`unsigned_distance`.
@@ -191,7 +199,8 @@ def project_to_surface(score_fn, x, sigma, *, num_steps: int = 3, sigma_start: f
 # ----------------------------------------------------------------------------------------------- grids
 
 def _grid_axes(resolution: int, lo: np.ndarray, hi: np.ndarray, device, dtype) -> list[torch.Tensor]:
-    return [torch.linspace(float(lo[a]), float(hi[a]), resolution, device=device, dtype=dtype) for a in range(3)]
+    return [torch.linspace(float(lo[a]), float(hi[a]), resolution, device=device, dtype=dtype)
+            for a in range(3)]
 
 
 def _points_at(flat: torch.Tensor, axes: list[torch.Tensor], k: int) -> torch.Tensor:
@@ -213,19 +222,21 @@ def _eval_flat(score_fn, flat, axes, k, sigma_b, chunk) -> torch.Tensor:
 @torch.no_grad()
 def unsigned_distance_grid(score_fn, *, sigma, resolution: int = 64, bounds=1.0, band: float | None = None,
                            num_shapes: int = 1, chunk_size: int | None = None, block: int = 4,
-                           lipschitz: float = 1.5, device=None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """:func:`unsigned_distance` on a ``K^3`` grid, dense or exact only in a narrow band (ShapeGF Sec. 3.5).
+                           lipschitz: float = 1.5, device=None,
+                           dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """:func:`unsigned_distance` on a ``K^3`` grid, dense or exact only in a narrow band.
 
-    Grid point ``[i, j, l]`` is ``lo + (i, j, l) * (hi - lo) / (K - 1)``. Points are generated chunk by chunk on
-    ``device``, so memory stays ``O(K^3)`` for the output plus one chunk.
+    Grid point ``[i, j, l]`` is ``lo + (i, j, l) * (hi - lo) / (K - 1)``. Points are generated chunk by chunk
+    on ``device``, so memory stays ``O(K^3)`` for the output plus one chunk.
 
     With ``band``, the grid is first cut into blocks of ``block^3`` points and ``u`` is evaluated at block
-    centres; a block is skipped when ``u(centre) > band + lipschitz * (r + h)`` (``r`` the block's half-diagonal,
-    ``h`` the grid step), which, if ``u`` changes no faster than ``lipschitz`` per unit length, means no point of
-    the block or next to it has ``u <= band``. Skipped points get the lower bound ``u(centre) - lipschitz * r``
-    (``> band``); all others are exact, so marching cubes at any level ``<= band`` gives the same mesh as on the
-    dense grid, at a cost that grows like ``K^2`` instead of ``K^3``. ``u`` is 1-Lipschitz where it is a distance;
-    spurious zeros thinner than a block (at saddles between parts) may be skipped, which is harmless.
+    centres; a block is skipped when ``u(centre) > band + lipschitz * (r + h)`` (``r`` the block's
+    half-diagonal, ``h`` the grid step), which, if ``u`` changes no faster than ``lipschitz`` per unit length,
+    means no point of the block or next to it has ``u <= band``. Skipped points get the lower bound
+    ``u(centre) - lipschitz * r`` (``> band``); all others are exact, so marching cubes at any level
+    ``<= band`` gives the same mesh as on the dense grid, at a cost that grows like ``K^2`` instead of
+    ``K^3``. ``u`` is 1-Lipschitz where it is a distance; spurious zeros thinner than a block (at saddles
+    between parts) may be skipped, which is harmless.
 
     Args:
         score_fn: score callable; ``(x (B, m, 3), sigma (B,)) -> (B, m, 3)`` on ``device``.
@@ -276,7 +287,7 @@ def _narrow_band(score_fn, axes, k, lo, hi, sigma_b, chunk, band, block, lipschi
     half = 0.5 * (block - 1) * float(np.linalg.norm(step))                # half-diagonal of a block
     centre_axes = [torch.as_tensor(lo[a] + (np.arange(nb) * block + 0.5 * (block - 1)) * step[a],
                                    device=device, dtype=dtype) for a in range(3)]
-    u_c = _eval_flat(score_fn, torch.arange(nb**3, device=device), centre_axes, nb, sigma_b, chunk)  # (B, nb^3)
+    u_c = _eval_flat(score_fn, torch.arange(nb**3, device=device), centre_axes, nb, sigma_b, chunk)  # B, nb^3
     active = (u_c <= band + lipschitz * (half + float(np.linalg.norm(step)))).any(dim=0)            # (nb^3,)
     # every grid point starts at its block's lower bound, then the active blocks are evaluated exactly
     fill = (u_c - lipschitz * half).reshape(batch, nb, nb, nb)
@@ -291,15 +302,16 @@ def _narrow_band(score_fn, axes, k, lo, hi, sigma_b, chunk, band, block, lipschi
         j = (bj[:, None] * block + off).view(-1, 1, block, 1)
         l_ = (bl[:, None] * block + off).view(-1, 1, 1, block)
         inside = (i < k) & (j < k) & (l_ < k)
-        flat = (i * k * k + j * k + l_).expand(-1, block, block, block)[inside.expand(-1, block, block, block)]
+        full = (-1, block, block, block)
+        flat = (i * k * k + j * k + l_).expand(*full)[inside.expand(*full)]
         out[:, flat] = _eval_flat(score_fn, flat, axes, k, sigma_b, chunk)
     return out
 
 
-# ----------------------------------------------------------------------------------------------- marching cubes
+# ------------------------------------------------------------------------------------------- marching cubes
 
 def _fill_enclosed(volume: np.ndarray, level: float) -> np.ndarray:
-    """Set the regions with ``u > level`` that the box's border cannot reach to 0: only the outer sheet remains."""
+    """Set the regions of ``u > level`` that the box's border cannot reach to 0: the outer sheet stays."""
     from scipy import ndimage
 
     labels, _ = ndimage.label(volume > level)
@@ -315,23 +327,72 @@ def _fill_enclosed(volume: np.ndarray, level: float) -> np.ndarray:
     return out
 
 
+def mesh_from_grid(volume, *, bounds=1.0, level: float, keep: str = "outer",
+                   dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """Marching cubes (scikit-image, Lewiner) of a precomputed unsigned-distance grid at ``level``.
+
+    The extraction half of :func:`marching_cubes`, for a grid from :func:`unsigned_distance_grid` (one shape),
+    so that one grid serves several levels or both ``keep`` choices.
+
+    Args:
+        volume: ``(K1, K2, K3)`` tensor or array, every size ``>= 2``; ``volume[i, j, l]`` at
+            ``lo + (i, j, l) * (hi - lo) / (K - 1)``.
+        bounds: the box the grid spans, as in :func:`unsigned_distance_grid`.
+        level: the positive contour of ``u``.
+        keep: ``"outer"`` (flood fill from the border, see :func:`marching_cubes`) or ``"all"``.
+        dtype: of the returned vertices.
+
+    Returns:
+        ``vertices (V, 3)`` and ``faces (F, 3)`` (int64) CPU tensors, faces facing away from the surface.
+
+    Raises:
+        ValueError, TypeError: a volume that is not 3-D with sizes ``>= 2`` or holds NaN/inf, bad ``bounds``,
+            non-positive ``level``, unknown ``keep``, no surface, a band covering the whole border.
+
+    Taught in chapter 8 (From gradients to surfaces).
+    """
+    from skimage import measure
+
+    _checks.choice("keep", keep, KEEP)
+    _checks.positive("level", level)
+    lo, hi = _bounds(bounds)
+    if isinstance(volume, torch.Tensor):
+        volume = volume.detach().cpu().numpy()
+    volume = np.asarray(volume, dtype=np.float32)
+    if volume.ndim != 3 or min(volume.shape) < 2:
+        raise ValueError(f"volume must be a (K1, K2, K3) grid with every size >= 2, got shape {volume.shape}")
+    if not np.isfinite(volume).all():
+        raise ValueError("volume contains NaN or inf")
+    if not volume.min() <= level:
+        raise ValueError(f"no surface: the unsigned distance never drops to level={level:.4g} in bounds "
+                         f"(min {volume.min():.4g}); check bounds and sigma, or raise level")
+    if keep == "outer":
+        volume = _fill_enclosed(volume, level)
+    step = (hi - lo) / (np.asarray(volume.shape) - 1)
+    verts, faces, _, _ = measure.marching_cubes(volume, level, spacing=tuple(float(s) for s in step),
+                                                gradient_direction="descent", allow_degenerate=False)
+    verts = torch.from_numpy(verts + lo.astype(verts.dtype)).to(dtype)
+    return verts, torch.from_numpy(np.ascontiguousarray(faces, dtype=np.int64))
+
+
 def marching_cubes(score_fn, *, sigma, resolution: int = 64, bounds=1.0, level: float | None = None,
                    keep: str = "outer", project_steps: int = 0, narrow_band: bool = True,
                    chunk_size: int | None = None, device=None,
                    dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-    """Triangle mesh of the level set ``u(x) = level`` of the field's unsigned distance (ShapeGF Sec. 3.5).
+    """Triangle mesh of the level set ``u(x) = level`` of the field's unsigned distance (marching cubes).
 
     ``u`` has no sign, so its zero set cannot be contoured; a small positive ``level`` is, with scikit-image's
-    (Lewiner) marching cubes. Around a surface that level set is the boundary of a band of half-width ``level``:
-    a **double surface**, one sheet on each side. For a closed shape the sheets are two nested closed surfaces
-    (``keep="all"`` returns both); for a thin open part (a plate) they join around its rim into one flat closed
-    shell. Locally the two sheets cannot be told apart by orientation: each has its normal along ``grad u``,
-    away from the surface, and the field points back toward it on both. So the choice is global:
-    ``keep="outer"`` (default) keeps only the sheet that the border of ``bounds`` can reach without crossing the
-    band (a flood fill of ``u > level`` from the border; enclosed regions are filled), which removes the inner
-    sheet of closed shapes and leaves a watertight mesh offset outward by ``level``. ``project_steps`` then moves
-    the vertices onto the surface along the field (:func:`project_to_surface`), removing the offset; on a thin
-    plate this collapses the shell's two faces onto each other (coincident layers, right place).
+    (Lewiner) marching cubes. Around a surface that level set is the boundary of a band of half-width
+    ``level``: a **double surface**, one sheet on each side. For a closed shape the sheets are two nested
+    closed surfaces (``keep="all"`` returns both); for a thin open part (a plate) they join around its rim
+    into one flat closed shell. Locally the two sheets cannot be told apart by orientation: each has its
+    normal along ``grad u``, away from the surface, and the field points back toward it on both. So the choice
+    is global: ``keep="outer"`` (default) keeps only the sheet that the border of ``bounds`` can reach without
+    crossing the band (a flood fill of ``u > level`` from the border; enclosed regions are filled), which
+    removes the inner sheet of closed shapes and leaves a watertight mesh offset outward by ``level``.
+    ``project_steps`` then moves the vertices onto the surface along the field (:func:`project_to_surface`),
+    removing the offset; on a thin plate this collapses the shell's two faces onto each other (coincident
+    layers, right place).
 
     One shape: pass the score callable of one shape (e.g. ``model.score_fn(z[i:i + 1])``).
 
@@ -339,7 +400,8 @@ def marching_cubes(score_fn, *, sigma, resolution: int = 64, bounds=1.0, level: 
         score_fn: score callable of one shape, on ``device``.
         sigma: a positive number.
         resolution: ``K >= 2`` grid points per axis.
-        bounds: ``b``, ``(lo, hi)`` or ``((3,), (3,))``; must contain the shape with a margin larger than ``level``.
+        bounds: ``b``, ``(lo, hi)`` or ``((3,), (3,))``; must contain the shape with a margin larger than
+            ``level``.
         level: the contour of ``u`` (default: twice the largest grid step, so the band is resolved).
         keep: ``"outer"`` or ``"all"`` (both sheets: the double surface).
         project_steps: steps of :func:`project_to_surface` at ``sigma`` applied to the vertices (0: none).
@@ -348,8 +410,8 @@ def marching_cubes(score_fn, *, sigma, resolution: int = 64, bounds=1.0, level: 
         device, dtype: of the grid (default: CUDA if present); extraction runs on the CPU.
 
     Returns:
-        ``vertices (V, 3)`` (``dtype``) and ``faces (F, 3)`` (int64), CPU tensors; faces are oriented with their
-        normals (right-hand rule) pointing away from the surface, i.e. outward for ``keep="outer"``.
+        ``vertices (V, 3)`` (``dtype``) and ``faces (F, 3)`` (int64), CPU tensors; faces are oriented with
+        their normals (right-hand rule) pointing away from the surface, i.e. outward for ``keep="outer"``.
 
     Raises:
         ValueError, TypeError: as :func:`unsigned_distance_grid`; non-positive ``level``, unknown ``keep``,
@@ -357,33 +419,22 @@ def marching_cubes(score_fn, *, sigma, resolution: int = 64, bounds=1.0, level: 
 
     Taught in chapter 8 (From gradients to surfaces).
     """
-    from skimage import measure
-
     _checks.choice("keep", keep, KEEP)
     k = _resolution("resolution", resolution, minimum=2)
     lo, hi = _bounds(bounds)
-    step = (hi - lo) / (k - 1)
     if level is None:
-        level = 2.0 * float(step.max())
+        level = 2.0 * float(((hi - lo) / (k - 1)).max())
     _checks.positive("level", level)
     if project_steps:
         _checks.positive_int("project_steps", project_steps)
     if isinstance(sigma, torch.Tensor) and sigma.numel() != 1:
-        raise ValueError(f"marching_cubes meshes one shape: sigma must be a number, got shape {tuple(sigma.shape)}")
+        raise ValueError("marching_cubes meshes one shape: sigma must be a number, got shape "
+                         f"{tuple(sigma.shape)}")
     device = _device(device)
     grid = unsigned_distance_grid(score_fn, sigma=sigma, resolution=k, bounds=(lo, hi),
                                   band=level if narrow_band else None, chunk_size=chunk_size, device=device,
                                   dtype=dtype)[0]
-    volume = grid.cpu().numpy().astype(np.float32)
-    if not volume.min() <= level:
-        raise ValueError(f"no surface: the unsigned distance never drops to level={level:.4g} in bounds "
-                         f"(min {volume.min():.4g}); check bounds and sigma, or raise level")
-    if keep == "outer":
-        volume = _fill_enclosed(volume, level)
-    verts, faces, _, _ = measure.marching_cubes(volume, level, spacing=tuple(float(s) for s in step),
-                                                gradient_direction="descent", allow_degenerate=False)
-    verts = torch.from_numpy(verts + lo.astype(verts.dtype)).to(dtype)
-    faces = torch.from_numpy(np.ascontiguousarray(faces, dtype=np.int64))
+    verts, faces = mesh_from_grid(grid, bounds=(lo, hi), level=level, keep=keep, dtype=dtype)
     if project_steps:
         verts = project_to_surface(score_fn, verts.to(device), sigma, num_steps=project_steps,
                                    chunk_size=chunk_size).cpu()
@@ -427,18 +478,21 @@ def raycast(score_fn, origins, directions, sigma, *, near: float = 0.0, far: flo
             max_steps: int = 64, hit_eps: float | None = None, step_scale: float = 0.9, refine_steps: int = 2,
             normal_offset: float | None = None, reject_saddles: bool = True,
             chunk_size: int | None = None) -> RayHits:
-    """Sphere tracing with the field's unsigned distance ``u`` (ShapeGF Sec. 3.5), no mesh needed.
+    """Sphere tracing (Hart 1996) with the field's unsigned distance ``u``, no mesh needed.
 
     From ``t = near``, every ray steps ``t <- t + step_scale * u(o + t d)``: ``u`` bounds the distance to the
     nearest surface, and ``step_scale < 1`` keeps the steps short of it where ``u`` overestimates (curvature,
-    noise). A ray hits when ``u < hit_eps``; the hit is then refined along the field, ``refine_steps`` times
+    noise). A ray hits when ``u < hit_eps``, or when it has just crossed the surface (the field's component
+    along the ray turned from forward to backward where ``u < sigma / 2``: sampling ripples or a learned
+    field's error can keep ``u`` above ``hit_eps`` at the crossing; silhouettes may grow by up to that much).
+    The hit is then refined along the field, ``refine_steps`` times
     moving ``t`` to where the ray meets the plane through the field's surface point
     ``x + sigma^2 s`` normal to ``s`` (so the hit stays on the ray). The normal is the field's direction at a
-    point ``normal_offset`` before the hit, oriented toward the ray origin. With ``reject_saddles`` a hit is
-    checked first: on a real surface ``u`` at the six points ``+-normal_offset`` along the axes is at most about
-    ``normal_offset``, whereas at a saddle between two parts (where ``u`` falls to 0 but the surface is far) it
-    jumps; such hits are skipped (the ray moves on by ``2 * normal_offset``). Rays past ``far`` or out of steps
-    miss.
+    point ``normal_offset`` before the hit, oriented toward the ray origin (farther out, the direction
+    averages more points and is less noisy). With ``reject_saddles`` a hit is checked first: on a real surface
+    ``u`` at the six points ``+-sigma`` along the axes is at most about ``sigma``, whereas at a saddle between
+    two parts (where ``u`` falls to 0 but the surface is far) it jumps; such hits (``u > 2 sigma + hit_eps``
+    at a probe) are skipped and the ray moves on by ``2 sigma``. Rays past ``far`` or out of steps miss.
 
     Args:
         score_fn: score callable; rays are batched as ``(B, m, 3)``.
@@ -447,10 +501,10 @@ def raycast(score_fn, origins, directions, sigma, *, near: float = 0.0, far: flo
         sigma: a positive number or ``(B,)`` tensor.
         near, far: the ray segment searched (``far=None``: unbounded; then misses run all ``max_steps``).
         max_steps: sphere-tracing steps.
-        hit_eps: hit threshold on ``u`` (default ``sigma / 20``).
+        hit_eps: hit threshold on ``u`` (default ``sigma / 10``).
         step_scale: fraction of ``u`` stepped, in ``(0, 1]``.
         refine_steps: refinement steps after a hit (0: none).
-        normal_offset: distance before the hit where the normal is read (default ``sigma``).
+        normal_offset: distance before the hit where the normal is read (default ``2 sigma``).
         reject_saddles: skip hits where ``u`` is not locally distance-like (see above).
         chunk_size: rays per ``score_fn`` call.
 
@@ -479,35 +533,40 @@ def raycast(score_fn, origins, directions, sigma, *, near: float = 0.0, far: flo
     if not far > near:
         raise ValueError(f"far must be > near={near}, got {far}")
     smax = float(sigma_b.max())
-    hit_eps = smax / 20 if hit_eps is None else hit_eps
-    normal_offset = smax if normal_offset is None else normal_offset
+    hit_eps = smax / 10 if hit_eps is None else hit_eps
+    normal_offset = 2 * smax if normal_offset is None else normal_offset
     _checks.positive("hit_eps", hit_eps)
     _checks.positive("normal_offset", normal_offset)
 
-    def disp(x, rows=None):
+    def disp(x):
         """``sigma^2 s`` at ``x (B, m, 3)``."""
         return _displacement(score_fn, x, sigma_b, chunk)
 
     t = torch.full((batch, r), float(near), device=o.device, dtype=o.dtype)
     active = torch.ones(batch, r, dtype=torch.bool, device=o.device)
     hit = torch.zeros_like(active)
+    ahead = torch.zeros_like(active)        # the field pointed along the ray at the previous step
     for _ in range(max_steps):
         cols = active.any(dim=0).nonzero().squeeze(1)
         if cols.numel() == 0:
             break
         oc, dc, tc, ac = o[:, cols], d[:, cols], t[:, cols], active[:, cols]
-        u = disp(oc + tc.unsqueeze(-1) * dc).norm(dim=-1)                              # (B, c)
-        new = ac & (u < hit_eps)
+        disp_c = disp(oc + tc.unsqueeze(-1) * dc)
+        u = disp_c.norm(dim=-1)                                                         # (B, c)
+        along = (disp_c * dc).sum(-1)
+        crossed = ahead[:, cols] & (along < 0) & (u < 0.5 * smax)
+        ahead[:, cols] = along > 0
+        new = ac & ((u < hit_eps) | crossed)
         if reject_saddles and new.any():
             new_cols = new.any(dim=0).nonzero().squeeze(1)
             ok = _distance_like(disp, oc[:, new_cols] + tc[:, new_cols].unsqueeze(-1) * dc[:, new_cols],
-                                normal_offset, hit_eps)
+                                smax, hit_eps)
             bad = torch.zeros_like(new)
             bad[:, new_cols] = new[:, new_cols] & ~ok
             new = new & ~bad
-            tc = torch.where(bad, tc + 2 * normal_offset, tc)
+            tc = torch.where(bad, tc + 2 * smax, tc)
         moving = ac & ~new
-        tc = torch.where(moving & ~(u < hit_eps), tc + step_scale * u, tc)
+        tc = torch.where(moving & ~(u < hit_eps) & ~crossed, tc + step_scale * u, tc)
         gone = moving & (tc > far)
         t[:, cols] = tc
         hit[:, cols] = hit[:, cols] | new
@@ -550,7 +609,7 @@ def _distance_like(disp, x, eps: float, hit_eps: float) -> torch.Tensor:
 
 def camera_rays(resolution, *, azimuth: float = 35.0, elevation: float = 20.0, distance: float = 4.6,
                 fov: float = 30.0, device=None, dtype: torch.dtype = torch.float32):
-    """Rays of a pinhole camera at ``distance`` from the origin, looking at it, ``y`` up (as ``gfcore.viz3d``).
+    """Rays of a pinhole camera at ``distance`` from the origin, looking at it, ``y`` up (as in ``viz3d``).
 
     The eye is ``distance * (sin(az) cos(el), sin(el), cos(az) cos(el))`` (degrees); ``fov`` is the vertical
     field of view in degrees (30 is VTK's default, so images line up with the pyvista renders).
@@ -602,12 +661,14 @@ class DepthImage(NamedTuple):
 
 
 def render_depth(score_fn, sigma, *, resolution=128, azimuth: float = 35.0, elevation: float = 20.0,
-                 distance: float = 4.6, fov: float = 30.0, radius: float = math.sqrt(3.0), num_shapes: int = 1,
+                 distance: float = 4.6, fov: float = 30.0, radius: float = math.sqrt(3.0),
+                 num_shapes: int = 1,
                  device=None, dtype: torch.dtype = torch.float32, **raycast_kwargs) -> DepthImage:
     """Depth and normal images of the field's surface from a pinhole camera (:func:`raycast`, no mesh).
 
-    Rays are searched inside the sphere of ``radius`` around the origin (default: the one around ``[-1, 1]^3``).
-    The camera is :func:`camera_rays`' (the same view as ``gfcore.viz3d``'s renders with the same angles).
+    Rays are searched inside the sphere of ``radius`` around the origin (default: the one around
+    ``[-1, 1]^3``). The camera is :func:`camera_rays`' (the same view as ``gfcore.viz3d``'s renders with the
+    same angles).
 
     Args:
         score_fn: score callable for ``num_shapes`` shapes, on ``device``.
@@ -622,13 +683,15 @@ def render_depth(score_fn, sigma, *, resolution=128, azimuth: float = 35.0, elev
         :class:`DepthImage` ``(depth (B, H, W), normals (B, H, W, 3), hit (B, H, W))``.
 
     Raises:
-        ValueError, TypeError: as :func:`camera_rays` and :func:`raycast`; ``radius`` not in ``(0, distance)``.
+        ValueError, TypeError: as :func:`camera_rays` and :func:`raycast`; ``radius`` not in
+            ``(0, distance)``.
 
     Taught in chapter 8 (From gradients to surfaces).
     """
     _checks.positive("radius", radius)
     if not radius < distance:
-        raise ValueError(f"radius={radius} must be < distance={distance} (the camera must be outside the shape)")
+        raise ValueError(f"radius={radius} must be < distance={distance} (the camera must be outside the "
+                         "shape)")
     batch = _checks.positive_int("num_shapes", num_shapes)
     origins, directions = camera_rays(resolution, azimuth=azimuth, elevation=elevation, distance=distance,
                                       fov=fov, device=device, dtype=dtype)
@@ -639,14 +702,14 @@ def render_depth(score_fn, sigma, *, resolution=128, azimuth: float = 35.0, elev
                       hits.hit.reshape(batch, h, w))
 
 
-# ----------------------------------------------------------------------------------------------- models, files
+# -------------------------------------------------------------------------------------------- models, files
 
 def mesh_from_model(model, *, points=None, z=None, sigma: float = 0.02, **marching_cubes_kwargs):
-    """Mesh of one shape of a trained auto-encoder: encode ``points`` (or take ``z``), then :func:`marching_cubes`.
+    """Mesh of one shape of a trained auto-encoder: encode ``points`` (or take ``z``), then marching cubes.
 
-    The model is any object with ``encode(points (B, N, 3)) -> (B, zdim)``, ``score_fn(z) -> score callable`` and
-    parameters (e.g. :class:`gfcore.models.ShapeGF`). It runs in eval mode on its own device and is put back in
-    the mode it was in. Defaults: ``project_steps=2`` (vertices on the surface) and ``keep="outer"``.
+    The model is any object with ``encode(points (B, N, 3)) -> (B, zdim)``, ``score_fn(z) -> score callable``
+    and parameters (e.g. :class:`gfcore.models.ShapeGF`). It runs in eval mode on its own device and is put
+    back in the mode it was in. Defaults: ``project_steps=2`` (vertices on the surface) and ``keep="outer"``.
 
     Args:
         model: the auto-encoder.
@@ -660,7 +723,8 @@ def mesh_from_model(model, *, points=None, z=None, sigma: float = 0.02, **marchi
         ``vertices (V, 3)``, ``faces (F, 3)`` CPU tensors.
 
     Raises:
-        ValueError: neither or both of ``points`` and ``z``, or more than one shape; as :func:`marching_cubes`.
+        ValueError: neither or both of ``points`` and ``z``, or more than one shape; as
+            :func:`marching_cubes`.
 
     Taught in chapter 8 (From gradients to surfaces).
     """
@@ -693,7 +757,8 @@ def _mesh_arrays(vertices, faces) -> tuple[np.ndarray, np.ndarray]:
     v = vertices.detach().cpu().numpy() if isinstance(vertices, torch.Tensor) else np.asarray(vertices)
     f = faces.detach().cpu().numpy() if isinstance(faces, torch.Tensor) else np.asarray(faces)
     if v.ndim != 2 or v.shape[1] != 3 or v.shape[0] == 0 or not np.issubdtype(v.dtype, np.floating):
-        raise ValueError(f"vertices must be a non-empty floating (V, 3) array, got shape {v.shape}, {v.dtype}")
+        raise ValueError(f"vertices must be a non-empty floating (V, 3) array, got shape {v.shape}, "
+                         f"{v.dtype}")
     if not np.isfinite(v).all():
         raise ValueError("vertices contain NaN or inf")
     if f.ndim != 2 or f.shape[1] != 3 or f.shape[0] == 0 or not np.issubdtype(f.dtype, np.integer):

@@ -168,7 +168,7 @@ fig, axes = plt.subplots(1, 3, figsize=(12, 3.9))
 for ax, s in zip(axes, field_sigmas):
     stream = gfcore.viz.plot_field(ax, lambda x, sig: gfcore.fields.smoothed_score(x, star, sig), sigma=s,
                                    resolution=RESOLUTION)
-    fig.colorbar(stream.lines, ax=ax, shrink=0.8, label=r"$\log_{10}\,\lVert\nabla_x \log A_\sigma(x)\rVert$")
+    fig.colorbar(stream.lines, ax=ax, shrink=0.8, label=r"$\log_{10}\,|\nabla_x \log A_\sigma(x)|$")
     gfcore.viz.plot_points(ax, star, s=1, color="C3")
     ax.set_title(rf"$\nabla_x \log A_\sigma$, $\sigma = {s}$")
 fig.suptitle("Figure 1.3 - the closed-form gradient field of the star", y=1.02)

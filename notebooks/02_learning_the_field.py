@@ -27,13 +27,16 @@
 # - train a small noise-conditional network on a star with a ten-line Adam loop,
 # - compare the learned field with the closed-form one, near the shape and far from it, level by level,
 # - see what a network trained at one small $\sigma$ knows far from the shape, compared with one trained on a
-#   ladder of $\sigma$s,
+#   ladder of $\sigma$s, and what that does to samples,
 # - compare the two loss weightings $\lambda(\sigma) = \sigma^2$ (NCSN) and $\sigma^3$ (the official ShapeGF code).
 #
 # **gfcore names used:** `gfcore.data.shapes2d.sample`, `gfcore.data.shapes2d.dense`,
 # `gfcore.schedule.geometric_sigmas`, `gfcore.schedule.loss_weight`, `gfcore.losses.dsm_loss`,
 # `gfcore.models.ToyScoreNet`, `gfcore.fields.smoothed_score`, `gfcore.fields.distance_to_points`,
-# `gfcore.viz.plot_field`, `gfcore.viz.plot_points`, `gfcore.viz.setup_axes`, `gfcore.viz.loss_curve`.
+# `gfcore.sampling.annealed_langevin`, `gfcore.sampling.prior`, `gfcore.viz.plot_field`,
+# `gfcore.viz.evaluate_field`, `gfcore.viz.grid`, `gfcore.viz.plot_points`, `gfcore.viz.setup_axes`,
+# `gfcore.viz.loss_curve`, `gfcore.mode.choose`, `gfcore.mode.describe`, `gfcore.utils.seed_everything`,
+# `gfcore.utils.default_device`.
 
 # %% tags=["remove-output"]
 try:
@@ -47,7 +50,9 @@ import inspect
 import time
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
+from matplotlib.colors import Normalize
 
 import gfcore.data.shapes2d
 import gfcore.viz
@@ -56,20 +61,24 @@ generator = gfcore.utils.seed_everything(0)
 device = gfcore.utils.default_device()
 if device.type == "cpu":
     torch.set_num_threads(1)  # tiny 2D networks: one thread is as fast, and far faster on a busy machine
-print(gfcore.config.describe())
+print(gfcore.mode.describe())
 
 # %% [markdown]
-# All sizes of this chapter come from one cell. `GF_MODE=fast` (what CI runs on a CPU, in well under two
-# minutes) and `GF_MODE=full` (the default on a GPU; a few minutes on a CPU) run the same code.
+# All sizes of this chapter come from one cell. `GF_MODE=fast` (what CI runs on a CPU, in about two minutes)
+# and `GF_MODE=full` (the default on a GPU; ten minutes or so on a CPU) run the same code.
 
 # %%
-NUM_POINTS = gfcore.config.choose(fast=1024, full=2048)  # points on the star: the training data
-HIDDEN = gfcore.config.choose(fast=64, full=128)         # width of ToyScoreNet's hidden layers
-TRAIN_STEPS = gfcore.config.choose(fast=1500, full=3000)  # Adam steps per network
-BATCH, POINTS_PER_ITEM = 32, gfcore.config.choose(fast=64, full=128)  # 32 noisy copies x points per copy
+NUM_POINTS = gfcore.mode.choose(fast=1024, full=2048)  # points on the star: the training data
+HIDDEN = gfcore.mode.choose(fast=64, full=128)         # width of ToyScoreNet's hidden layers
+TRAIN_STEPS = gfcore.mode.choose(fast=1500, full=3000)  # Adam steps per network
+BATCH, POINTS_PER_ITEM = 32, gfcore.mode.choose(fast=64, full=128)  # 32 noisy copies x points per copy
 LEARNING_RATE = 5e-3
-NUM_QUERIES = gfcore.config.choose(fast=4000, full=16000)  # queries for the agreement tables
-RESOLUTION = gfcore.config.choose(fast=20, full=28)        # field plots: RESOLUTION x RESOLUTION grid
+NUM_QUERIES = gfcore.mode.choose(fast=4000, full=16000)  # queries for the agreement tables
+RESOLUTION = gfcore.mode.choose(fast=20, full=28)        # field plots: RESOLUTION x RESOLUTION grid
+SEEDS = [0, 1, 2]            # one sigma or a ladder: three networks of each kind, one per seed
+WIDE_BOUND = 3.0             # ... started from the broad box [-3, 3]^2, twice the official prior's
+NUM_SAMPLES = gfcore.mode.choose(fast=1000, full=2000)     # points each of those networks samples
+SAMPLER_STEPS = 96           # Langevin steps for every sampler of that comparison (16 per level of the ladder)
 
 # %% [markdown]
 # ## Why not regress onto the score directly?
@@ -128,14 +137,14 @@ sigmas = gfcore.schedule.geometric_sigmas(1.0, 0.05, 6, device=device)
 print("noise ladder:", [round(s, 3) for s in sigmas.tolist()])
 
 
-def train(sigmas, *, weighting="ncsn", seed=0):
-    """A plain Adam loop on the multi-sigma DSM loss; returns the network and its per-step losses."""
+def train(sigmas, *, data=points, weighting="ncsn", seed=0):
+    """A plain Adam loop on the multi-sigma DSM loss over the points data; returns the network and its losses."""
     torch.manual_seed(seed)
     net = gfcore.models.ToyScoreNet(hidden=HIDDEN).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE)
     history = []
     for _ in range(TRAIN_STEPS):
-        batch = points[torch.randint(len(points), (BATCH, POINTS_PER_ITEM), device=device)]
+        batch = data[torch.randint(len(data), (BATCH, POINTS_PER_ITEM), device=device)]
         loss = gfcore.losses.dsm_loss(net, batch, sigmas, weighting=weighting).mean()
         opt.zero_grad()
         loss.backward()
@@ -182,20 +191,28 @@ plt.show()
 # ## The learned field next to the closed form
 #
 # Both fields go through the same plotting call, `gfcore.viz.plot_field`, because the network and the lambda
-# wrapping `gfcore.fields.smoothed_score` share the `score_fn(x, sigma)` signature. Top row: the network;
-# bottom row: the closed form.
+# wrapping `gfcore.fields.smoothed_score` share the `score_fn(x, sigma)` signature. Top row: the network's score
+# $s_\theta(x, \sigma)$; bottom row: the closed form $\nabla_x \log A_\sigma(x)$. The colour of a streamline is
+# $\log_{10}$ of the field's magnitude, on one scale per column (the colour bar under it), so the two rows can be
+# compared colour for colour.
 
 # %%
 show_sigmas = [sigmas[1].item(), sigmas[3].item(), sigmas[-1].item()]
-fig, axes = plt.subplots(2, 3, figsize=(10, 6.8))
+grid_x = gfcore.viz.grid(resolution=RESOLUTION, device=device)[0]
+fig, axes = plt.subplots(2, 3, figsize=(10, 8), layout="constrained")
 for col, s in enumerate(show_sigmas):
+    log_magnitude = np.concatenate([np.log10(np.linalg.norm(gfcore.viz.evaluate_field(fn, grid_x, s), axis=1))
+                                    for fn in (net, closed_form)])
+    norm = Normalize(log_magnitude.min(), log_magnitude.max())       # one colour scale for both rows
     for row, (name, fn) in enumerate([("learned", net), ("closed form", closed_form)]):
         ax = axes[row, col]
-        gfcore.viz.plot_field(ax, fn, sigma=s, resolution=RESOLUTION, device=device, density=1.0)
+        stream = gfcore.viz.plot_field(ax, fn, sigma=s, resolution=RESOLUTION, device=device, density=1.0,
+                                       norm=norm)
         gfcore.viz.plot_points(ax, points.cpu(), s=1, color="C3", alpha=0.5)
         gfcore.viz.setup_axes(ax, title=rf"{name}, $\sigma = {s:.3g}$")
-fig.suptitle("Figure 2.2 - learned (top) and closed-form (bottom) fields; colour: log10 |score|", y=0.98)
-fig.tight_layout()
+    fig.colorbar(stream.lines, ax=axes[:, col], location="bottom", shrink=0.85,
+                 label=r"$\log_{10}$ of $|s_\theta|$ (top), $|\nabla_x \log A_\sigma|$ (bottom)")
+fig.suptitle("Figure 2.2 - learned (top) and closed-form (bottom) fields of the star")
 plt.show()
 
 # %% [markdown]
@@ -216,16 +233,17 @@ box = (torch.rand(NUM_QUERIES, 2, generator=generator) * 3 - 1.5).to(device)
 far = box[gfcore.fields.distance_to_points(box, dense) > 0.4]
 
 
-def near_queries(s):
-    x = points[torch.randint(len(points), (NUM_QUERIES,), device=device)] + s * torch.randn(NUM_QUERIES, 2, device=device)
-    d = gfcore.fields.distance_to_points(x, dense)
+def near_queries(s, data=points, outline=dense):
+    """Noisy copies x_i + s * eps of the data that lie between s and 3 s from the outline."""
+    x = data[torch.randint(len(data), (NUM_QUERIES,), device=device)] + s * torch.randn(NUM_QUERIES, 2, device=device)
+    d = gfcore.fields.distance_to_points(x, outline)
     return x[(d > s) & (d < 3 * s)]
 
 
 @torch.no_grad()
-def agreement(score_fn, s, x):
-    """Mean cosine and median relative error of score_fn against the closed-form field at width s."""
-    a, b = score_fn(x, s), closed_form(x, s)
+def agreement(score_fn, s, x, data=points):
+    """Mean cosine and median relative error of score_fn against the closed-form field of data at width s."""
+    a, b = score_fn(x, s), gfcore.fields.smoothed_score(x, data, s)
     cos = torch.nn.functional.cosine_similarity(a, b, dim=-1).mean().item()
     return cos, ((a - b).norm(dim=-1) / b.norm(dim=-1)).median().item()
 
@@ -248,42 +266,110 @@ for s, (c_near, c_far) in table.items():
 # {cite}`song2019ncsn` point out that a network trained at one small $\sigma$ only ever sees points within a few
 # $\sigma$ of the data. Everywhere else (most of space, and where a sampler starts) its output is an
 # extrapolation that no loss term ever checked. With a ladder, the far region is covered by the large levels,
-# whose training points do reach it. Let us train a second network on $\sigma_L = 0.05$ alone.
+# whose training points do reach it.
+#
+# The star hides the difference: nearly every point of the box is close to some part of its outline, and
+# networks trained on it at $\sigma_L$ alone happen to point inward everywhere (exercise 2). The **spiral** does
+# not: its arms enclose empty channels, and a broad box around it is mostly far from the outline. We train, on the
+# spiral and with the same recipe, three networks on the ladder and three on $\sigma_L = 0.05$ alone (seeds 0, 1,
+# 2: what a network does where it was never trained depends on its initialisation), and compare them at the
+# **same** $\sigma$, $\sigma_L$, against the spiral's closed-form field:
+#
+# - **far: wrong way**: the fraction of points of the box $[-3, 3]^2$ at least $0.4$ from the outline where the
+#   network's field points more than $60°$ away from the closed form's (cosine below $0.5$);
+# - **far: rel. error**: the median relative error $\lVert s_\theta - \nabla_x \log A_\sigma\rVert /
+#   \lVert\nabla_x \log A_\sigma\rVert$ there, which also counts the magnitude;
+# - **near: cosine**: the mean cosine in the band between $\sigma_L$ and $3\sigma_L$ from the outline, where both
+#   kinds of network were trained;
+# - **samples lost**: `NUM_SAMPLES` points start uniformly in the same broad box and move for 96 Langevin steps
+#   (`gfcore.sampling.annealed_langevin`, chapter 3) on each network's field: at $\sigma_L$ for the one-$\sigma$
+#   network, the only level it knows; annealed over the ladder, 16 steps per level, for the ladder network; and, as
+#   a control, at $\sigma_L$ alone for the ladder network too. A sample is lost if it ends farther than $0.3$ from
+#   the outline.
 
 # %%
-net_single, history_single = train(sigmas[-1:])
+spiral = gfcore.data.shapes2d.sample("spiral", NUM_POINTS, generator=generator).to(device)
+spiral_outline = gfcore.data.shapes2d.dense("spiral", 4000, device=device)
+spiral_field = lambda x, s: gfcore.fields.smoothed_score(x, spiral, s)  # noqa: E731
 s_min, s_max = sigmas[-1].item(), sigmas[0].item()
-rows = {
-    f"single sigma, at sigma = {s_min:.2f}": agreement(net_single, s_min, far),
-    f"ladder,       at sigma = {s_min:.2f}": agreement(net, s_min, far),
-    f"ladder,       at sigma = {s_max:.2f}": agreement(net, s_max, far),
-}
-print(f"far from the star ({len(far)} queries) | mean cosine | median relative error")
-for name, (c, err) in rows.items():
-    print(f"{name:36} | {c:11.3f} | {err:21.3f}")
+wide = (torch.rand(NUM_QUERIES, 2, generator=generator) * 2 - 1).to(device) * WIDE_BOUND
+far_spiral = wide[gfcore.fields.distance_to_points(wide, spiral_outline) > 0.4]
+near_spiral = near_queries(s_min, spiral, spiral_outline)
+x_start = gfcore.sampling.prior("uniform", (1, NUM_SAMPLES, 2), bound=WIDE_BOUND, device=device)
+
+
+@torch.no_grad()
+def wrong_way(score_fn, s, x):
+    """Fraction of the queries x where score_fn points more than 60 degrees away from the spiral's field."""
+    return (torch.nn.functional.cosine_similarity(score_fn(x, s), spiral_field(x, s), dim=-1) < 0.5).float().mean().item()
+
+
+def lost(samples):
+    """Per sample: True if it ended farther than 0.3 from the spiral (or flew off toward infinity)."""
+    return gfcore.fields.distance_to_points(samples.reshape(-1, 2).clamp(-1e3, 1e3), spiral_outline) > 0.3
+
+
+start = time.perf_counter()
+spiral_nets, spiral_samples, comparison = {}, {}, {}
+for seed in SEEDS:
+    for kind, ladder in [("one sigma", sigmas[-1:]), ("ladder", sigmas)]:
+        model = spiral_nets[kind, seed] = train(ladder, data=spiral, seed=seed)[0]
+        spiral_samples[kind, seed] = gfcore.sampling.annealed_langevin(
+            model, x_start, ladder, steps_per_sigma=SAMPLER_STEPS // len(ladder))
+        comparison[kind, seed] = {
+            "wrong way": wrong_way(model, s_min, far_spiral),
+            "far error": agreement(model, s_min, far_spiral, spiral)[1],
+            "near cosine": agreement(model, s_min, near_spiral, spiral)[0],
+            "lost": lost(spiral_samples[kind, seed]).float().mean().item(),
+        }
+        if kind == "ladder":  # the control: the ladder network, run at sigma_L alone
+            comparison[kind, seed]["lost at sigma_L"] = lost(gfcore.sampling.annealed_langevin(
+                model, x_start, sigmas[-1:], steps_per_sigma=SAMPLER_STEPS)).float().mean().item()
+print(f"trained {len(spiral_nets)} networks on the spiral in {time.perf_counter() - start:.0f} s")
+print(f"{len(far_spiral)} far and {len(near_spiral)} near queries; all at sigma_L = {s_min:.2f}\n")
+print(f"{'network':17} | {'far: wrong way':>14} | {'far: rel. error':>15} | {'near: cosine':>12} | "
+      f"{'samples lost':>12} | {'lost at sigma_L only':>20}")
+for (kind, seed), r in comparison.items():
+    print(f"{kind + ', seed ' + str(seed):17} | {r['wrong way']:14.1%} | {r['far error']:15.2f} | "
+          f"{r['near cosine']:12.3f} | {r['lost']:12.1%} | "
+          + (f"{r['lost at sigma_L']:20.1%}" if "lost at sigma_L" in r else f"{'-':>20}"))
+far_error_top = [agreement(spiral_nets["ladder", seed], s_max, far_spiral, spiral)[1] for seed in SEEDS]
+print(f"\nladder networks at their largest level, sigma_1 = {s_max:.0f}, far from the spiral: median relative "
+      f"error {', '.join(f'{e:.2f}' for e in far_error_top)}")
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
-panels = [(net_single, s_min, "trained on one sigma"), (net, s_min, "trained on the ladder"),
-          (closed_form, s_min, "closed form")]
-for ax, (fn, s, title) in zip(axes, panels):
-    gfcore.viz.plot_field(ax, fn, sigma=s, resolution=RESOLUTION, device=device, density=1.0)
-    gfcore.viz.plot_points(ax, points.cpu(), s=1, color="C3", alpha=0.5)
-    gfcore.viz.setup_axes(ax, title=title)
-fig.suptitle(rf"Figure 2.3 - three fields at $\sigma = {s_min:.2f}$ over the sampler's box", y=1.0)
-fig.tight_layout()
+show_seed = max(SEEDS, key=lambda seed: comparison["one sigma", seed]["wrong way"])
+wide_extent = (-WIDE_BOUND, WIDE_BOUND, -WIDE_BOUND, WIDE_BOUND)
+wide_grid = gfcore.viz.grid(wide_extent, 120, device=device)[0]
+reference = gfcore.viz.evaluate_field(spiral_field, wide_grid, s_min)
+fig, axes = plt.subplots(2, 2, figsize=(8.6, 8.4), layout="constrained")
+for col, kind in enumerate(["one sigma", "ladder"]):
+    model = spiral_nets[kind, show_seed]
+    field = gfcore.viz.evaluate_field(model, wide_grid, s_min)
+    cosine = (field * reference).sum(1) / (np.linalg.norm(field, axis=1) * np.linalg.norm(reference, axis=1))
+    angle = np.degrees(np.arccos(np.clip(cosine, -1, 1))).reshape(120, 120)
+    ax = axes[0, col]
+    image = ax.imshow(angle, origin="lower", extent=wide_extent, cmap="Reds", vmin=0, vmax=180)
+    gfcore.viz.plot_field(ax, model, extent=wide_extent, sigma=s_min, resolution=RESOLUTION, device=device,
+                          color_by_magnitude=False, color="k", density=0.9, linewidth=0.6)
+    gfcore.viz.plot_points(ax, spiral.cpu(), s=1, color="C0")
+    gfcore.viz.setup_axes(ax, wide_extent, title=rf"{kind}: field at $\sigma_L = {s_min:.2f}$")
+    ax = axes[1, col]
+    samples = spiral_samples[kind, show_seed][0]
+    is_lost = lost(samples)
+    gfcore.viz.plot_points(ax, x_start[0, :300].cpu(), s=3, color="0.6", alpha=0.4)
+    gfcore.viz.plot_points(ax, samples[~is_lost].cpu(), s=1.5, color="C0")
+    gfcore.viz.plot_points(ax, samples[is_lost].clamp(-WIDE_BOUND, WIDE_BOUND).cpu(), s=8, color="C3", marker="x")
+    how = "96 steps at $\\sigma_L$" if kind == "one sigma" else "annealed, 6 levels x 16 steps"
+    gfcore.viz.setup_axes(ax, wide_extent, title=f"{kind}: samples, {how}\n{int(is_lost.sum())} of "
+                                                  f"{NUM_SAMPLES} lost (red)")
+fig.colorbar(image, ax=axes[0, :], location="right", shrink=0.9, label="angle to the closed-form field (degrees)")
+fig.suptitle(f"Figure 2.3 - networks trained on the spiral at one sigma (left) or on the ladder (right), seed "
+             f"{show_seed}")
 plt.show()
 
 # %% [markdown]
-# The star is a forgiving shape: the single-$\sigma$ network's extrapolation still points roughly inward (its
-# cosine far away is not bad), but look at the colours and at the relative error. Far from the shape the true
-# score at $\sigma = 0.05$ is huge, about $d/\sigma^2$ at distance $d$, and the single-$\sigma$ network, which was
-# never asked for such values, gets its magnitude wrong by tens of percent; the ladder network at the same small
-# $\sigma$ does no better. What the ladder buys is the last row of the table: **at its largest level the field far
-# from the shape is learned almost exactly**, because that is where the large-$\sigma$ training points are. An
-# annealed sampler (chapter 3) is far from the shape only while $\sigma$ is large, and reaches small $\sigma$
-# only once it is near the outline, where the small levels were trained. Exercise 2 shows a shape on which the
-# single-$\sigma$ network gets even the *directions* wrong.
+# READ_THE_RUN
 #
 # ## The weight $\lambda(\sigma)$: NCSN's $\sigma^2$ or ShapeGF's $\sigma^3$
 #
@@ -307,14 +393,14 @@ for i, s in enumerate(sigmas.tolist()):
     lam = [gfcore.schedule.loss_weight(sigmas[i], w).item() for w in ["ncsn", "shapegf"]]
     print(f"{s:7.3f} | {lam[0]:11.4f} | {lam[1]:14.5f} | {per_level['ncsn'][i]:9.3f} | {per_level['shapegf'][i]:12.4f}")
 
-fig, ax = plt.subplots(figsize=(6, 3.4))
+fig, ax = plt.subplots(figsize=(8, 3.4))
 labels = [f"{s:.3g}" for s in sigmas.tolist()]
 xs = torch.arange(len(sigmas)).float()
 ax.bar(xs - 0.2, per_level["ncsn"], width=0.4, label=r"$\lambda = \sigma^2$ (NCSN)")
 ax.bar(xs + 0.2, per_level["shapegf"], width=0.4, label=r"$\lambda = \sigma^3$ (ShapeGF code)")
 ax.set(xticks=xs.tolist(), xticklabels=labels, xlabel=r"noise level $\sigma$", ylabel="weighted DSM loss",
        yscale="log", title="Figure 2.4 - each level's share of the loss, trained network")
-ax.legend()
+ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
 plt.show()
 
 # %% [markdown]
@@ -372,5 +458,5 @@ print("chapter 2 checks passed")
 # `gfcore.schedule.geometric_sigmas`, `gfcore.schedule.loss_weight`, `gfcore.losses.dsm_loss`,
 # `gfcore.models.ToyScoreNet`, `gfcore.fields.smoothed_score`, `gfcore.fields.distance_to_points`,
 # `gfcore.viz.plot_field`, `gfcore.viz.plot_points`, `gfcore.viz.setup_axes`, `gfcore.viz.loss_curve`,
-# `gfcore.utils.seed_everything`, `gfcore.utils.default_device`, `gfcore.config.choose`,
-# `gfcore.config.describe`.
+# `gfcore.utils.seed_everything`, `gfcore.utils.default_device`, `gfcore.mode.choose`,
+# `gfcore.mode.describe`.

@@ -23,7 +23,7 @@
 #
 # - write down Langevin dynamics {cite}`welling2011langevin` and its annealed form, ShapeGF's Algorithm 1,
 # - sample a star from the closed-form field and from a learned one, and watch a trajectory,
-# - measure sample quality: distance to the outline, coverage, and how evenly the outline is covered,
+# - measure sample quality: distance to the outline, outline coverage, and how evenly the outline is covered,
 # - see what goes wrong with a step size that is too small or too large,
 # - compare noise schedules (geometric, linear, few or many levels, no annealing at all) and the three priors,
 # - sample 100 and 10,000 points from the same field.
@@ -32,7 +32,8 @@
 # `gfcore.schedule.geometric_sigmas`, `gfcore.schedule.linear_sigmas`, `gfcore.fields.smoothed_score`,
 # `gfcore.fields.distance_to_points`, `gfcore.models.ToyScoreNet`, `gfcore.losses.dsm_loss`,
 # `gfcore.data.shapes2d.sample`, `gfcore.data.shapes2d.dense`, `gfcore.viz.plot_points`,
-# `gfcore.viz.setup_axes`, `gfcore.viz.animate_trajectory`, `gfcore.viz.to_html`.
+# `gfcore.viz.setup_axes`, `gfcore.viz.animate_trajectory`, `gfcore.viz.to_html`, `gfcore.mode.choose`,
+# `gfcore.mode.describe`, `gfcore.utils.seed_everything`, `gfcore.utils.default_device`.
 
 # %% tags=["remove-output"]
 try:
@@ -55,18 +56,21 @@ generator = gfcore.utils.seed_everything(0)
 device = gfcore.utils.default_device()
 if device.type == "cpu":
     torch.set_num_threads(1)  # tiny 2D problems: one thread is as fast, and far faster on a busy machine
-print(gfcore.config.describe())
+print(gfcore.mode.describe())
 
 # %% [markdown]
 # All sizes of this chapter come from one cell; `GF_MODE=fast` and `GF_MODE=full` run the same code.
 
 # %%
-NUM_POINTS = gfcore.config.choose(fast=1024, full=2048)    # points on the star that define the closed-form field
-NUM_SAMPLES = gfcore.config.choose(fast=1000, full=2000)   # points moved by the sampler in each experiment
-MANY_SAMPLES = gfcore.config.choose(fast=2000, full=10000) # the "any number of points" experiment
+NUM_POINTS = gfcore.mode.choose(fast=1024, full=2048)    # points on the star that define the closed-form field
+NUM_SAMPLES = gfcore.mode.choose(fast=1000, full=2000)   # points moved by the sampler in each experiment
+MANY_SAMPLES = gfcore.mode.choose(fast=2000, full=10000) # the "any number of points" experiment
 STEPS_PER_SIGMA = 10                                       # as the official code
-TRAIN_STEPS = gfcore.config.choose(fast=1500, full=3000)   # Adam steps for the learned field (chapter 2's recipe)
-HIDDEN = gfcore.config.choose(fast=64, full=128)
+# the learned field: chapter 2's recipe, value for value
+TRAIN_STEPS = gfcore.mode.choose(fast=1500, full=3000)   # Adam steps
+HIDDEN = gfcore.mode.choose(fast=64, full=128)           # width of ToyScoreNet's hidden layers
+BATCH, POINTS_PER_ITEM = 32, gfcore.mode.choose(fast=64, full=128)  # 32 noisy copies x points per copy
+LEARNING_RATE = 5e-3
 COVER_RADIUS = 0.02                                        # an outline point is covered if a sample is this close
 
 # %% [markdown]
@@ -76,7 +80,8 @@ COVER_RADIUS = 0.02                                        # an outline point is
 # repeats a gradient step on $\log p$ plus Gaussian noise,
 #
 # $$
-# x_{t+1} \;=\; x_t + \frac{\alpha}{2}\,\nabla_x \log p(x_t) + \sqrt{\alpha}\; z_t, \qquad z_t \sim \mathcal N(0, I).
+# x_{t+1} \;=\; x_t + \frac{\alpha}{2}\,\nabla_x \log p(x_t) + \sqrt{\alpha}\; \epsilon_t, \qquad
+# \epsilon_t \sim \mathcal N(0, I).
 # $$ (eq-langevin)
 #
 # As $\alpha \to 0$ and the number of steps grows, $x_t$ is distributed as $p$. The gradient pulls points toward
@@ -93,15 +98,20 @@ COVER_RADIUS = 0.02                                        # an outline point is
 #
 # $$
 # \alpha_i = \eta\,\frac{\sigma_i^2}{\sigma_L^2}, \qquad
-# x' = x + \sqrt{\alpha_i}\;z, \qquad
-# x \leftarrow x' + \frac{\alpha_i}{2}\, s(x', \sigma_i), \qquad i = 1, \dots, L,\ \ T \text{ steps each.}
+# x' = x + \sqrt{\alpha_i}\;\epsilon, \qquad
+# x \leftarrow x' + \frac{\alpha_i}{2}\, s(x', \sigma_i), \qquad i = 1, \dots, L,\ \ T \text{ steps each,}
 # $$ (eq-annealed-langevin)
+#
+# with a fresh $\epsilon \sim \mathcal N(0, I)$ at every step, and $s$ any score function: the closed form
+# $\nabla_x \log A_\sigma$ of chapter 1 or a network's $s_\theta$ of chapter 2.
 #
 # Some summaries of the paper write the noise term as $\sqrt{\alpha\,\sigma_i}/\sigma_k$; that is not
 # dimensionally consistent (the noise must have units of length, like $\sqrt{\alpha_i}$ does). gfcore uses
 # $\sqrt{\alpha_i}$, as NCSN and the official ShapeGF code do. The official setting is $\eta = 2\sigma_L^2$, so
-# $\alpha_i = 2\sigma_i^2$ and the gradient step is $x' + \sigma_i^2\, s(x', \sigma_i)$: with the closed-form field
-# of chapter 1, that is a jump from $x'$ straight to the attention-weighted mean of the nearby points. The loop in
+# $\alpha_i = 2\sigma_i^2$ and the gradient step is $x' + \sigma_i^2\, s(x', \sigma_i)$, the point plus the
+# displacement $\sigma_i^2 s$: for the official network, which outputs the displacement
+# $D_\theta = \sigma^2 s_\theta$ itself, the step is $x' + D_\theta(x', \sigma_i, z)$; with the closed-form field of
+# chapter 1 it is a jump from $x'$ straight to the attention-weighted mean of the nearby points. The loop in
 # `gfcore.sampling.annealed_langevin`:
 
 # %%
@@ -111,9 +121,16 @@ print(source[source.index("    bar = tqdm"):source.index("    bar.close()\n    r
 # %% [markdown]
 # ## Sampling the star with the closed-form field
 #
-# The sampler takes a *score callable*, never a model, so the closed-form field is a one-line lambda. We start
-# `NUM_SAMPLES` points uniformly in the box $[-1.5, 1.5]^2$ (the official prior, `gfcore.sampling.prior`) and
-# anneal over the official ladder, ten levels from $\sigma_1 = 1$ to $\sigma_L = 0.01$, ten steps each.
+# The sampler takes a *score callable*, never a model, so the closed-form field is a one-line lambda.[^official-field]
+# We start `NUM_SAMPLES` points uniformly in the box $[-1.5, 1.5]^2$ (the official prior, `gfcore.sampling.prior`)
+# and anneal over the official ladder, ten levels from $\sigma_1 = 1$ to $\sigma_L = 0.01$, ten steps each.
+#
+# [^official-field]: The official ShapeGF code also has a closed-form field, in a helper used only to draw
+#     pictures, and it weighs the points with $\operatorname{softmax}_i(-\lVert x - x_i\rVert^2/\sigma^2)$ instead of
+#     the $\operatorname{softmax}_i(-\lVert x - x_i\rVert^2/2\sigma^2)$ of eq. {eq}`eq-closed-form-score` in chapter 1,
+#     dividing by $\sigma^2$ as here. That is the field of the point set smoothed with a Gaussian of width
+#     $\sigma/\sqrt 2$, at half its magnitude. `gfcore.fields.smoothed_score` is the exact gradient of the
+#     log-density smoothed at width $\sigma$, the quantity the network is trained to match.
 
 # %%
 points = gfcore.data.shapes2d.sample("star", NUM_POINTS, generator=generator).to(device)
@@ -160,30 +177,35 @@ gfcore.viz.to_html(anim)
 #
 # - **mean distance** from each sample to the outline (`gfcore.fields.distance_to_points`): are the samples *on*
 #   the shape?
-# - **coverage**: the fraction of outline points with a sample within `COVER_RADIUS`: is every part of the shape
-#   reached?
+# - **outline coverage**: the fraction of outline points with a sample within `COVER_RADIUS`: is every part of the
+#   shape reached?
 # - **imbalance**: cut the outline into 50 arcs of equal length and count the samples per arc; the imbalance is
 #   the total-variation distance between these counts and the uniform distribution ($0$ is perfectly even; it
 #   is not exactly $0$ even for ideal samples, because the counts fluctuate).
+#
+# Outline coverage is a property of one set of samples of one shape. It is not the **COV** of PointFlow's
+# protocol for generative models {cite}`yang2019pointflow`, which is also called "coverage": the fraction of
+# *reference shapes* that are the nearest neighbour of at least one *generated shape*.
 
 # %%
 dense = gfcore.data.shapes2d.dense("star", 2000, device=device)
 
 
 def quality(x):
-    """Mean distance to the outline, coverage of the outline, imbalance along it, for samples x (B, M, 2)."""
+    """Mean distance to the outline, outline coverage, imbalance along it, for samples x (B, M, 2)."""
     x = x.reshape(-1, 2)
     distance = gfcore.fields.distance_to_points(x, dense).mean().item()
-    coverage = (gfcore.fields.distance_to_points(dense, x) < COVER_RADIUS).float().mean().item()
+    outline_coverage = (gfcore.fields.distance_to_points(dense, x) < COVER_RADIUS).float().mean().item()
     arc = torch.cdist(x, dense).argmin(dim=1) * 50 // len(dense)      # which of 50 equal arcs is nearest
     share = torch.bincount(arc, minlength=50).float() / len(x)
-    return {"distance": distance, "coverage": coverage, "imbalance": 0.5 * (share - 1 / 50).abs().sum().item()}
+    return {"distance": distance, "outline coverage": outline_coverage,
+            "imbalance": 0.5 * (share - 1 / 50).abs().sum().item()}
 
 
 def show(results):
-    print(f"{'':28} | {'mean distance':>13} | {'coverage':>8} | {'imbalance':>9}")
+    print(f"{'':28} | {'mean distance':>13} | {'outline coverage':>16} | {'imbalance':>9}")
     for name, q in results.items():
-        print(f"{name:28} | {q['distance']:13.3g} | {q['coverage']:8.3f} | {q['imbalance']:9.3f}")
+        print(f"{name:28} | {q['distance']:13.3g} | {q['outline coverage']:16.3f} | {q['imbalance']:9.3f}")
 
 
 ideal = gfcore.data.shapes2d.sample("star", NUM_SAMPLES, generator=generator).to(device)
@@ -192,21 +214,23 @@ show(results)
 
 # %% [markdown]
 # The closed-form samples are nearly as good as points drawn directly from the shape: a mean distance of a small
-# fraction of $\sigma_L$, and coverage and imbalance close to those of the ideal reference.
+# fraction of $\sigma_L$, and outline coverage and imbalance close to those of the ideal reference.
 #
 # ## Sampling from a learned field
 #
 # Now the same sampler with a network in place of the lambda. We train `gfcore.models.ToyScoreNet` exactly as
-# in chapter 2 (same ladder, down to $\sigma_L = 0.05$, and NCSN's weighting) and sample over the ladder it was
-# trained on.
+# chapter 2 trained its first network, with the same loop and the same values: the same star points (drawn first
+# from the same seed), network width, ladder (six levels down to $\sigma_L = 0.05$), NCSN's weighting, batch,
+# learning rate, number of steps and seed. On the same machine it is the very network of chapter 2's Figure 2.2.
+# We sample over the ladder it was trained on.
 
 # %%
 train_sigmas = gfcore.schedule.geometric_sigmas(1.0, 0.05, 6, device=device)
 torch.manual_seed(0)
 net = gfcore.models.ToyScoreNet(hidden=HIDDEN).to(device)
-opt = torch.optim.Adam(net.parameters(), lr=5e-3)
+opt = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE)
 for _ in range(TRAIN_STEPS):
-    batch = points[torch.randint(len(points), (32, 64), device=device)]
+    batch = points[torch.randint(len(points), (BATCH, POINTS_PER_ITEM), device=device)]
     loss = gfcore.losses.dsm_loss(net, batch, train_sigmas, weighting="ncsn").mean()
     opt.zero_grad()
     loss.backward()
@@ -359,7 +383,7 @@ fig.suptitle("Figure 3.5 - one field, any number of points", y=1.02)
 plt.show()
 
 # %% [markdown]
-# Both sets lie on the outline (the same small mean distance); only the coverage differs, because 100 points
+# Both sets lie on the outline (the same small mean distance); only the outline coverage differs, because 100 points
 # cannot come within `COVER_RADIUS` of every part of an outline this long. ShapeGF uses this to *upsample*: a
 # shape encoded from a sparse cloud can be decoded at any density (chapter 5).
 #
@@ -370,7 +394,7 @@ plt.show()
 #   $\sqrt{\alpha_i}$, noise first, as ShapeGF's Algorithm 1.
 # - The official $\eta = 2\sigma_L^2$ makes each gradient step a jump to the attention-weighted mean of the
 #   neighbours; much smaller steps do not arrive, steps above twice that diverge.
-# - Judge samples by distance *and* coverage *and* evenness: without annealing points land on the outline but in
+# - Judge samples by distance *and* outline coverage *and* evenness: without annealing points land on the outline but in
 #   the wrong proportions, badly so from a concentrated prior.
 # - With annealing the prior does not matter, and any number of points comes from one field.
 # - A learned field samples the shape too, with fuzz set by how well its smallest levels were learned.
@@ -389,16 +413,16 @@ plt.show()
 # %%
 # The science this chapter showed; nbval fails the build if it stops being true.
 cf, lf = results["closed-form field"], results["learned, sigma_L = 0.05"]
-assert cf["distance"] < 0.005 and cf["coverage"] > 0.95, cf              # closed form: on the outline, all of it
-assert lf["distance"] < 0.06 and lf["coverage"] > 0.4, lf                # learned field: close, looser threshold
+assert cf["distance"] < 0.005 and cf["outline coverage"] > 0.95, cf              # closed form: on the outline, all of it
+assert lf["distance"] < 0.06 and lf["outline coverage"] > 0.4, lf                # learned field: close, looser threshold
 assert step_results[next(iter(step_results))]["distance"] > 0.05         # too small a step does not arrive
 assert list(step_results.values())[-1]["distance"] > 10                  # too large a step diverges
 for kind in priors:                                                      # annealing beats no annealing
     a, b = prior_results[f"{kind}, annealed"], prior_results[f"{kind}, no annealing"]
-    assert a["imbalance"] < b["imbalance"] - 0.1 and a["coverage"] >= b["coverage"], (kind, a, b)
+    assert a["imbalance"] < b["imbalance"] - 0.1 and a["outline coverage"] >= b["outline coverage"], (kind, a, b)
     assert a["distance"] < 0.005, (kind, a)                              # ... and every prior works with it
-assert prior_results["fixed, no annealing"]["coverage"] < 0.8            # one starting point, no annealing: gaps
-assert count_results[f"{MANY_SAMPLES} samples"]["coverage"] > 0.99       # many samples cover everything
+assert prior_results["fixed, no annealing"]["outline coverage"] < 0.8            # one starting point, no annealing: gaps
+assert count_results[f"{MANY_SAMPLES} samples"]["outline coverage"] > 0.99       # many samples cover everything
 print("chapter 3 checks passed")
 
 # %% [markdown]
@@ -407,5 +431,5 @@ print("chapter 3 checks passed")
 # `gfcore.fields.distance_to_points`, `gfcore.models.ToyScoreNet`, `gfcore.losses.dsm_loss`,
 # `gfcore.data.shapes2d.sample`, `gfcore.data.shapes2d.dense`, `gfcore.viz.plot_points`,
 # `gfcore.viz.setup_axes`, `gfcore.viz.animate_trajectory`, `gfcore.viz.to_html`,
-# `gfcore.utils.seed_everything`, `gfcore.utils.default_device`, `gfcore.config.choose`,
-# `gfcore.config.describe`.
+# `gfcore.utils.seed_everything`, `gfcore.utils.default_device`, `gfcore.mode.choose`,
+# `gfcore.mode.describe`.

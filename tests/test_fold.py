@@ -191,3 +191,13 @@ def test_fast_score_fn_cache_is_keyed_on_sigma_values():
             ref = model.score(x, fresh, z)
             for s in (fresh, shared, level):
                 torch.testing.assert_close(fast(x, s), ref, rtol=1e-5, atol=1e-5 * float(ref.abs().max()))
+
+
+@pytest.mark.parametrize("block", ["add", "cbn"])
+def test_folded_equals_decoder_without_norm(block):
+    torch.manual_seed(6)
+    dec = trained_looking(ScoreDecoder(dim=3, zdim=8, hidden=32, n_blocks=3, block=block, norm="none",
+                                       preconditioning="edm"), 6).double()
+    x, sigma, z = (t.double() for t in inputs(3, seed=7))
+    with torch.no_grad():
+        torch.testing.assert_close(fold_batchnorm(dec)(x, sigma, z), dec(x, sigma, z), rtol=0, atol=1e-12)

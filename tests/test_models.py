@@ -171,7 +171,7 @@ def small(dim=2, block="add"):
 def test_shapegf_config_rebuilds():
     m = small(block="cbn")
     assert m.config == {"dim": 2, "zdim": 8, "hidden": 32, "n_blocks": 2, "block": "cbn",
-                        "preconditioning": "none"}
+                        "preconditioning": "none", "norm": "batch"}
     m2 = ShapeGF.from_config(m.config)
     m2.load_state_dict(m.state_dict())
     with pytest.raises(ValueError, match="unknown model config keys"):
@@ -312,3 +312,25 @@ def test_unknown_preconditioning_rejected():
     with pytest.raises(ValueError, match="unknown model config keys"):
         ShapeGF.from_config({"dim": 2, "precond": "edm"})
     assert ShapeGF.from_config({"dim": 2, "zdim": 4, "hidden": 8, "n_blocks": 1}).config["preconditioning"] == "none"
+
+
+@pytest.mark.parametrize("block", ["add", "cbn"])
+def test_norm_none_output_does_not_depend_on_the_batch(block):
+    """Without batch norm a shape's field is the same alone, in a batch, in train or eval mode; with it, not."""
+    torch.manual_seed(5)
+    x = torch.randn(4, 30, 3)
+    sigma = torch.tensor([1.0, 0.3, 0.05, 0.01])
+    z = torch.randn(4, 8)
+    for norm, independent in (("none", True), ("batch", False)):
+        dec = ScoreDecoder(dim=3, zdim=8, hidden=32, n_blocks=2, block=block, norm=norm, preconditioning="edm")
+        perturb_(dec)
+        dec.train()
+        with torch.no_grad():
+            together = dec(x, sigma, z)[:1]
+            alone = dec(x[:1], sigma[:1], z[:1])
+            dec.eval()
+            evaluated = dec(x[:1], sigma[:1], z[:1])
+        same = torch.allclose(together, alone, atol=1e-5) and torch.allclose(alone, evaluated, atol=1e-5)
+        assert same == independent, norm
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in
+                   ScoreDecoder(dim=3, zdim=8, hidden=32, n_blocks=2, block=block, norm="none").modules())

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
+from gfcore import _checks
 from gfcore.data import normalize as _norm
 
 SPLITS = ("train", "val", "test")
@@ -58,16 +59,11 @@ class PointCloudDataset(Dataset):
     def _setup(self, *, split: str, num_points: int, normalize: str, stats: Mapping | None, sample: str,
                pool: str, seed: int, generator: torch.Generator | None, cloud_size: int,
                pools: Mapping[str, slice], cache: bool = True) -> None:
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
-        if isinstance(num_points, bool) or not isinstance(num_points, int) or num_points < 1:
-            raise ValueError(f"num_points must be an int >= 1, got {num_points!r}")
-        if normalize not in _norm.NORMALIZATIONS:
-            raise ValueError(f"normalize must be one of {list(_norm.NORMALIZATIONS)}, got {normalize!r}")
-        if sample not in SAMPLES:
-            raise ValueError(f"sample must be one of {list(SAMPLES)}, got {sample!r}")
-        if pool not in POOLS:
-            raise ValueError(f"pool must be one of {list(POOLS)}, got {pool!r}")
+        _checks.choice("split", split, SPLITS)
+        _checks.int_at_least("num_points", num_points, 1)
+        _checks.choice("normalize", normalize, _norm.NORMALIZATIONS)
+        _checks.choice("sample", sample, SAMPLES)
+        _checks.choice("pool", pool, POOLS)
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
         self.split = split

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
+from gfcore import _checks
 from gfcore.data.base import PointCloudDataset
 
 SOURCES = ("mnist", "sklearn")
@@ -99,8 +100,7 @@ def image_to_points(image: np.ndarray, num_points: int, rng: np.random.Generator
 def split_indices(source: str, split: str) -> np.ndarray:
     """Image indices of a split: a fixed shuffle (seed :data:`SPLIT_SEED`), 80/10/10, in shuffled order
     (so the first images of a split mix all classes)."""
-    if split not in SPLIT_FRACTIONS:
-        raise ValueError(f"split must be one of {list(SPLIT_FRACTIONS)}, got {split!r}")
+    _checks.choice("split", split, SPLIT_FRACTIONS)
     n = load_images(source)[0].shape[0]
     perm = np.random.default_rng(SPLIT_SEED).permutation(n)
     lo, hi = SPLIT_FRACTIONS[split]
@@ -142,10 +142,9 @@ class Digits2D(PointCloudDataset):
                  normalize: str = "shape_bbox",
                  stats=None, sample: str = "auto", pool: str = "auto", cloud_size: int = 3000, seed: int = 0,
                  generator: torch.Generator | None = None):
-        if source not in SOURCES:
-            raise ValueError(f"source must be one of {list(SOURCES)}, got {source!r}")
-        if isinstance(cloud_size, bool) or not isinstance(cloud_size, int) or cloud_size < 3:
-            raise ValueError(f"cloud_size must be an int >= 3, got {cloud_size!r}")
+        _checks.choice("source", source, SOURCES)
+        _checks.int_at_least("cloud_size", cloud_size, 3)
+        _checks.int_at_least("num_shapes", num_shapes, 1, optional=True)
         images, labels = load_images(source)
         idx = split_indices(source, split)
         if digits is not None:
@@ -155,8 +154,6 @@ class Digits2D(PointCloudDataset):
                 raise ValueError(f"digits must be a non-empty subset of 0..9, got {digits}")
             idx = idx[np.isin(labels[idx], digits)]
         if num_shapes is not None:
-            if isinstance(num_shapes, bool) or not isinstance(num_shapes, int) or num_shapes < 1:
-                raise ValueError(f"num_shapes must be an int >= 1 or None, got {num_shapes!r}")
             idx = idx[:num_shapes]
         if idx.size == 0:
             raise ValueError(f"no digits selected (source={source!r}, split={split!r}, digits={digits})")

@@ -17,6 +17,7 @@ import math
 import numpy as np
 import torch
 
+from gfcore import _checks
 from gfcore.data import shapes2d
 from gfcore.data.base import PointCloudDataset
 
@@ -84,13 +85,9 @@ class Glyphs2D(PointCloudDataset):
             raise ValueError(f"chars must be distinct printable characters, got {chars!r}")
         if " " in chars:
             raise ValueError("chars must not contain a space (it has no outline)")
-        if isinstance(variants_per_char, bool) or not isinstance(variants_per_char, int) or variants_per_char < 10:
-            raise ValueError(f"variants_per_char must be an int >= 10 (so every split has one), "
-                             f"got {variants_per_char!r}")
-        if isinstance(cloud_size, bool) or not isinstance(cloud_size, int) or cloud_size < 3:
-            raise ValueError(f"cloud_size must be an int >= 3, got {cloud_size!r}")
-        if split not in SPLIT_FRACTIONS:
-            raise ValueError(f"split must be one of {list(SPLIT_FRACTIONS)}, got {split!r}")
+        _checks.int_at_least("variants_per_char", variants_per_char, 10)   # so that every split has one
+        _checks.int_at_least("cloud_size", cloud_size, 3)
+        _checks.choice("split", split, SPLIT_FRACTIONS)
         lo, hi = SPLIT_FRACTIONS[split]
         variants = range(round(lo * variants_per_char), round(hi * variants_per_char))
         # items interleave the classes: item k is class k % C, so any prefix mixes all characters

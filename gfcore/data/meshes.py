@@ -2,7 +2,8 @@
 
 ``sample_mesh`` is how PC15k-style clouds are made from meshes: choose a triangle with probability
 proportional to its area, then a uniform point inside it (barycentric coordinates, reflected into the
-triangle).
+triangle); it is the package's one triangle sampler, :func:`gfcore.data.primitives.sample_triangles`, behind a
+torch interface.
 
 ``bundled_mesh(name)`` reads meshes stored in the installed wheels themselves, so nothing is downloaded:
 
@@ -18,6 +19,9 @@ import os
 
 import numpy as np
 import torch
+
+from gfcore import _checks
+from gfcore.data import primitives
 
 _PYVISTA_FILES = {"airplane": "airplane.ply", "ant": "ant.ply", "nut": "nut.ply", "sphere": "sphere.ply",
                   "globe": "globe.vtk"}
@@ -39,51 +43,56 @@ def _as_tensor(name, value, *, floating: bool) -> torch.Tensor:
     return t
 
 
-def triangle_areas(vertices, faces) -> torch.Tensor:
-    """Areas of the triangles: ``(F,)`` from ``vertices`` ``(V, 3)`` and ``faces`` ``(F, 3)``."""
-    v = _as_tensor("vertices", vertices, floating=True)
-    f = _as_tensor("faces", faces, floating=False).long()
-    tri = v[f]
-    return 0.5 * torch.linalg.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0], dim=-1).norm(dim=-1)
-
-
-def sample_mesh(vertices, faces, num_points: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Points uniform on a triangle mesh's surface (area-weighted triangle choice, barycentric sampling).
-
-    Args:
-        vertices: ``(V, 3)`` float tensor or array.
-        faces: ``(F, 3)`` integer vertex indices.
-        num_points: ``N``.
-        generator: optional CPU ``torch.Generator``.
-
-    Returns:
-        ``(N, 3)`` tensor in ``vertices``' floating dtype (float64 for integer vertices), on the CPU.
-
-    Raises:
-        ValueError: malformed arrays, indices out of range, a mesh of zero area.
-
-    Taught in chapter 10.
-    """
-    if isinstance(num_points, bool) or not isinstance(num_points, int) or num_points < 1:
-        raise ValueError(f"num_points must be an int >= 1, got {num_points!r}")
-    v = _as_tensor("vertices", vertices, floating=True).cpu()
+def _triangles(vertices, faces) -> tuple[np.ndarray, torch.dtype]:
+    """``(F, 3, 3)`` float64 corners of a checked mesh, and the vertices' floating dtype."""
+    v = _as_tensor("vertices", vertices, floating=True).detach().cpu()
     f = _as_tensor("faces", faces, floating=False).cpu().long()
     if int(f.min()) < 0 or int(f.max()) >= v.shape[0]:
         raise ValueError(f"faces index vertices 0..{v.shape[0] - 1}, "
                          f"got indices {int(f.min())}..{int(f.max())}")
     if not torch.isfinite(v).all():
         raise ValueError("vertices contain NaN or inf")
-    tri = v.double()[f]
-    areas = 0.5 * torch.linalg.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0], dim=-1).norm(dim=-1)
+    return v.double()[f].numpy(), v.dtype
+
+
+def triangle_areas(vertices, faces) -> torch.Tensor:
+    """Areas of the triangles of a mesh: ``(F,)`` float64 from ``vertices`` ``(V, 3)`` and ``faces`` ``(F, 3)``.
+
+    Raises:
+        TypeError, ValueError: malformed arrays, indices out of range, NaN/inf vertices.
+
+    Taught in chapter 10.
+    """
+    tri, _ = _triangles(vertices, faces)
+    return torch.from_numpy(primitives.triangle_areas(tri))
+
+
+def sample_mesh(vertices, faces, num_points: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Points uniform on a triangle mesh's surface, in random order (:func:`gfcore.data.primitives.sample_triangles`:
+    counts per triangle in proportion to its area, barycentric points inside).
+
+    Args:
+        vertices: ``(V, 3)`` float tensor or array.
+        faces: ``(F, 3)`` integer vertex indices.
+        num_points: ``N``.
+        generator: optional CPU ``torch.Generator``; it seeds the draws (default: torch's global RNG).
+
+    Returns:
+        ``(N, 3)`` tensor in ``vertices``' floating dtype (float64 for integer vertices), on the CPU.
+
+    Raises:
+        TypeError, ValueError: malformed arrays, indices out of range, a mesh of zero area.
+
+    Taught in chapter 10.
+    """
+    _checks.int_at_least("num_points", num_points, 1)
+    tri, dtype = _triangles(vertices, faces)
+    areas = primitives.triangle_areas(tri)
     if not float(areas.sum()) > 0:
         raise ValueError("the mesh has zero area")
-    which = torch.multinomial(areas, num_points, replacement=True, generator=generator)
-    u = torch.rand(num_points, 2, generator=generator, dtype=torch.float64)
-    flip = u.sum(dim=1) > 1
-    u[flip] = 1 - u[flip]
-    t = tri[which]
-    pts = t[:, 0] + u[:, :1] * (t[:, 1] - t[:, 0]) + u[:, 1:] * (t[:, 2] - t[:, 0])
-    return pts.to(v.dtype)
+    rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,), generator=generator)))
+    points = primitives.sample_triangles(tri, num_points, rng, areas=areas)
+    return torch.from_numpy(points[rng.permutation(num_points)]).to(dtype)
 
 
 def bundled_mesh_path(name: str) -> str:

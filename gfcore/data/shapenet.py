@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from gfcore import _checks
 from gfcore.data.base import PointCloudDataset
 
 SYNSETS = {"airplane": "02691156", "chair": "03001627", "car": "02958343"}
@@ -112,8 +113,8 @@ class ShapeNetPC15k(PointCloudDataset):
         if not os.path.isdir(root):
             raise FileNotFoundError(f"ShapeNet PC15k root {os.path.abspath(root)!r} does not exist. "
                                     f"{WHERE_TO_GET}")
-        if split not in ("train", "val", "test"):
-            raise ValueError(f"split must be one of ['train', 'val', 'test'], got {split!r}")
+        _checks.choice("split", split, ("train", "val", "test"))
+        _checks.int_at_least("max_shapes", max_shapes, 1, optional=True)
         cats = resolve_categories(root, categories)
         files, labels = [], []
         for label, (name, synset) in enumerate(cats):
@@ -132,8 +133,6 @@ class ShapeNetPC15k(PointCloudDataset):
         order = list(range(len(files)))
         random.Random(shuffle_seed).shuffle(order)
         if max_shapes is not None:
-            if isinstance(max_shapes, bool) or not isinstance(max_shapes, int) or max_shapes < 1:
-                raise ValueError(f"max_shapes must be an int >= 1 or None, got {max_shapes!r}")
             order = order[:max_shapes]
         self.root = root
         self.categories = [name for name, _ in cats]

@@ -6,12 +6,11 @@ random proportions, so shapes vary within a category (chair backs of random heig
 pedestal, armrests or none; swept and tapered airplane wings, engines or none; ...) and differ between
 categories.
 
-Surfaces are sampled **uniformly by area**: the number of points per primitive is multinomial with
-probabilities proportional to the primitives' exact areas, then each primitive is sampled uniformly on its own
-surface (triangles by barycentric sampling; cylinders, cones and frusta by inverse CDF along the axis; spheres
-exactly; ellipsoids and tori by exact rejection on the area element). Ellipsoid areas use Thomsen's formula
-(relative error below 1.1%). Overlapping primitives are not trimmed, so hidden parts (a leg's top inside the
-seat) carry points too, as in a union of parts.
+Surfaces are sampled **uniformly by area** (:func:`gfcore.data.primitives.sample_primitives`: the number of
+points per primitive is multinomial in the primitives' exact areas, then each primitive is sampled uniformly on
+its own surface). Overlapping primitives are not trimmed, so hidden parts (a leg's top inside the seat) carry
+points too, as in a union of parts. The primitives live in :mod:`gfcore.data.primitives`; this module holds the
+category grammars and the dataset.
 
 Coordinates: y up (as ShapeNet), x to the right, z towards the viewer; airplanes fly along +z.
 
@@ -29,250 +28,16 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from gfcore import _checks
 from gfcore.data.base import PointCloudDataset
+from gfcore.data.primitives import (Ellipsoid, Frustum, Primitive, Torus, TriangleMesh, box, cylinder,
+                                    frame_from_axis, hexahedron, rot_x, rot_y, sample_primitives, sphere)
 
 CATEGORIES = ("chair", "table", "airplane", "lamp", "mug", "bottle")
 CLOUD_SIZE = 15000
 TRAIN_POOL = slice(0, 10000)
 TEST_POOL = slice(10000, 15000)
 SPLIT_FRACTIONS = {"train": (0.0, 0.8), "val": (0.8, 0.9), "test": (0.9, 1.0)}
-
-
-# ------------------------------------------------------------------------------------------------------------
-# Rotations
-# ------------------------------------------------------------------------------------------------------------
-def rot_x(a: float) -> np.ndarray:
-    c, s = math.cos(a), math.sin(a)
-    return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
-
-
-def rot_y(a: float) -> np.ndarray:
-    c, s = math.cos(a), math.sin(a)
-    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
-
-
-def rot_z(a: float) -> np.ndarray:
-    c, s = math.cos(a), math.sin(a)
-    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
-
-
-def frame_from_axis(axis) -> np.ndarray:
-    """A rotation taking the local +z axis to ``axis`` (normalised)."""
-    a = np.asarray(axis, dtype=np.float64)
-    a = a / np.linalg.norm(a)
-    helper = np.array([1.0, 0, 0]) if abs(a[0]) < 0.9 else np.array([0, 1.0, 0])
-    u = np.cross(helper, a)
-    u /= np.linalg.norm(u)
-    v = np.cross(a, u)
-    return np.stack([u, v, a], axis=1)
-
-
-# ------------------------------------------------------------------------------------------------------------
-# Primitives: each has ``area`` and ``sample(n, rng) -> (n, 3)`` uniform on its surface
-# ------------------------------------------------------------------------------------------------------------
-class Primitive:
-    """A surface with an exact (or, for ellipsoids, Thomsen's) area and uniform sampling on it."""
-
-    area: float
-
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        raise NotImplementedError
-
-
-class TriangleMesh(Primitive):
-    """A set of triangles ``(T, 3, 3)``; sampled by area (barycentric)."""
-
-    def __init__(self, triangles: np.ndarray, areas: np.ndarray | None = None):
-        self.tri = np.asarray(triangles, dtype=np.float64)
-        if areas is None:
-            e1 = self.tri[:, 1] - self.tri[:, 0]
-            e2 = self.tri[:, 2] - self.tri[:, 0]
-            areas = 0.5 * np.linalg.norm(np.cross(e1, e2), axis=1)
-        self.tri_areas = areas
-        self.area = float(self.tri_areas.sum())
-
-    @classmethod
-    def merge(cls, meshes: Sequence[TriangleMesh]) -> TriangleMesh:
-        """One mesh holding the triangles of all ``meshes`` (sampling it samples their union by area)."""
-        return cls(np.concatenate([m.tri for m in meshes]), np.concatenate([m.tri_areas for m in meshes]))
-
-    def sample(self, n, rng):
-        """``n`` points uniform by area, grouped by triangle (multinomial counts; callers shuffle)."""
-        counts = rng.multinomial(n, self.tri_areas / self.area)
-        which = np.repeat(np.arange(len(counts)), counts)
-        return sample_triangles(self.tri, rng, which)
-
-
-def sample_triangles(tri: np.ndarray, rng: np.random.Generator,
-                     which: np.ndarray | None = None) -> np.ndarray:
-    """One uniform point in each triangle ``tri[which]`` (reflected barycentric sampling): ``(n, 3)``.
-
-    ``tri`` is ``(T, 3, 3)``; ``which`` ``(n,)`` triangle indices (default: each triangle once).
-    """
-    if which is None:
-        which = np.arange(tri.shape[0])
-    u = rng.random((which.shape[0], 2))
-    u = np.where(u.sum(axis=1, keepdims=True) > 1, 1 - u, u)
-    a = tri[:, 0]
-    return a[which] + u[:, :1] * (tri[:, 1] - a)[which] + u[:, 1:] * (tri[:, 2] - a)[which]
-
-
-# the 12 triangles of a hexahedron whose corners are indexed by bits (x, y, z):
-# corner i = (i & 1, (i >> 1) & 1, (i >> 2) & 1)
-_HEX_FACES = np.array([
-    [0, 2, 6], [0, 6, 4],  # x = 0
-    [1, 5, 7], [1, 7, 3],  # x = 1
-    [0, 4, 5], [0, 5, 1],  # y = 0
-    [2, 3, 7], [2, 7, 6],  # y = 1
-    [0, 1, 3], [0, 3, 2],  # z = 0
-    [4, 6, 7], [4, 7, 5],  # z = 1
-])
-
-
-def hexahedron(corners: np.ndarray) -> TriangleMesh:
-    """A closed hexahedron from 8 corners ordered by bits: corner ``i`` is ``(i&1, i>>1&1, i>>2&1)``."""
-    corners = np.asarray(corners, dtype=np.float64).reshape(8, 3)
-    return TriangleMesh(corners[_HEX_FACES])
-
-
-def box(center, size, rotation=None) -> TriangleMesh:
-    """An (optionally rotated) box of full side lengths ``size`` centred at ``center``."""
-    bits = np.array([[(i >> k) & 1 for k in range(3)] for i in range(8)], dtype=np.float64)
-    local = (bits - 0.5) * np.asarray(size, dtype=np.float64)
-    if rotation is not None:
-        local = local @ np.asarray(rotation).T
-    return hexahedron(local + np.asarray(center, dtype=np.float64))
-
-
-class Frustum(Primitive):
-    """A (truncated) cone or cylinder between radii ``r0`` (at ``base``) and ``r1`` (at ``base + h * axis``).
-
-    ``caps`` selects the closing disks: ``"both"``, ``"bottom"``, ``"top"`` or ``"none"`` (an open lampshade).
-    The lateral surface is sampled by inverse CDF along the axis (density proportional to the radius).
-    """
-
-    def __init__(self, base, axis, h, r0, r1, caps="both"):
-        self.base = np.asarray(base, dtype=np.float64)
-        self.R = frame_from_axis(axis)
-        self.h, self.r0, self.r1 = float(h), float(r0), float(r1)
-        slant = math.hypot(self.h, self.r1 - self.r0)
-        self.parts = [math.pi * (self.r0 + self.r1) * slant,
-                      math.pi * self.r0**2 if caps in ("both", "bottom") else 0.0,
-                      math.pi * self.r1**2 if caps in ("both", "top") else 0.0]
-        self.area = float(sum(self.parts))
-
-    def sample(self, n, rng):
-        counts = rng.multinomial(n, np.array(self.parts) / self.area)
-        r0, r1 = self.r0, self.r1
-        u = rng.random(counts[0])
-        # density of t in [0, 1] proportional to r(t) = r0 + (r1 - r0) t; stable root of the quadratic CDF
-        t = u * (r0 + r1) / (r0 + np.sqrt(r0**2 + u * (r1**2 - r0**2)))
-        radius = r0 + (r1 - r0) * t
-        phi = rng.random(counts[0]) * 2 * math.pi
-        side = np.stack([radius * np.cos(phi), radius * np.sin(phi), t * self.h], axis=1)
-        caps = []
-        for k, (r, z) in ((1, (r0, 0.0)), (2, (r1, self.h))):
-            m = counts[k]
-            rr = r * np.sqrt(rng.random(m))
-            ph = rng.random(m) * 2 * math.pi
-            caps.append(np.stack([rr * np.cos(ph), rr * np.sin(ph), np.full(m, z)], axis=1))
-        local = np.concatenate([side, *caps])
-        return local @ self.R.T + self.base
-
-
-def cylinder(base, axis, h, r, caps="both") -> Frustum:
-    """A cylinder of radius ``r`` from ``base`` along ``axis`` for length ``h``."""
-    return Frustum(base, axis, h, r, r, caps)
-
-
-def _sphere_dirs(n: int, rng: np.random.Generator) -> np.ndarray:
-    v = rng.standard_normal((n, 3))
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-
-class Ellipsoid(Primitive):
-    """An ellipsoid with semi-axes ``radii`` (a sphere when equal), rotated by ``rotation``, centred at
-    ``center``.
-
-    Exact uniform sampling: directions on the unit sphere mapped to the ellipsoid, accepted with probability
-    proportional to the area element ``|diag(radii)^-1 u| * abc`` (rejection). The area uses Thomsen's formula
-    (exact for spheres, within 1.1% otherwise); it only weighs this primitive against the others.
-    """
-
-    def __init__(self, center, radii, rotation=None):
-        self.center = np.asarray(center, dtype=np.float64)
-        self.radii = np.asarray(radii, dtype=np.float64)
-        self.R = np.eye(3) if rotation is None else np.asarray(rotation, dtype=np.float64)
-        a, b, c = self.radii
-        p = 1.6075
-        self.area = float(4 * math.pi * (((a * b) ** p + (a * c) ** p + (b * c) ** p) / 3) ** (1 / p))
-
-    def sample(self, n, rng):
-        a, b, c = self.radii
-        w = np.array([b * c, a * c, a * b])
-        wmax = w.max()
-        out = []
-        got = 0
-        while got < n:
-            m = max(2 * (n - got), 16)
-            u = _sphere_dirs(m, rng)
-            keep = rng.random(m) * wmax < np.linalg.norm(u * w, axis=1)
-            u = u[keep][: n - got]
-            out.append(u * self.radii)
-            got += len(u)
-        local = np.concatenate(out) if out else np.zeros((0, 3))
-        return local @ self.R.T + self.center
-
-
-def sphere(center, r) -> Ellipsoid:
-    """A sphere of radius ``r``."""
-    return Ellipsoid(center, (r, r, r))
-
-
-class Torus(Primitive):
-    """A torus (or an arc of one: ``angle`` < 2 pi) of major radius ``R`` and tube radius ``r``.
-
-    Local frame: the ring lies in the xy plane around the origin, from angle ``-angle / 2`` to ``angle / 2``
-    about +x; then rotated by ``rotation`` and moved to ``center``. The tube angle is sampled by rejection on
-    the area element ``r (R + r cos v)``; area = ``angle * 2 pi R r``.
-    """
-
-    def __init__(self, center, R, r, angle=2 * math.pi, rotation=None):
-        self.center = np.asarray(center, dtype=np.float64)
-        self.Rm, self.r, self.angle = float(R), float(r), float(angle)
-        self.rot = np.eye(3) if rotation is None else np.asarray(rotation, dtype=np.float64)
-        self.area = self.angle * 2 * math.pi * self.Rm * self.r
-
-    def sample(self, n, rng):
-        vs = []
-        got = 0
-        while got < n:
-            m = max(2 * (n - got), 16)
-            v = rng.random(m) * 2 * math.pi
-            keep = rng.random(m) * (self.Rm + self.r) < self.Rm + self.r * np.cos(v)
-            v = v[keep][: n - got]
-            vs.append(v)
-            got += len(v)
-        v = np.concatenate(vs) if vs else np.zeros(0)
-        u = (rng.random(n) - 0.5) * self.angle
-        rad = self.Rm + self.r * np.cos(v)
-        local = np.stack([rad * np.cos(u), rad * np.sin(u), self.r * np.sin(v)], axis=1)
-        return local @ self.rot.T + self.center
-
-
-def sample_primitives(primitives: Sequence[Primitive], n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` points uniform by area over a union of primitives, in random order: ``(n, 3)`` float32.
-
-    Counts per primitive are multinomial in the primitives' areas; the points are shuffled so any slice (the
-    train and test pools) is itself a uniform sample.
-    """
-    meshes = [p for p in primitives if isinstance(p, TriangleMesh)]
-    if len(meshes) > 1:  # one area-weighted pass over all triangles instead of one per box
-        primitives = [TriangleMesh.merge(meshes)] + [p for p in primitives if not isinstance(p, TriangleMesh)]
-    areas = np.array([p.area for p in primitives], dtype=np.float64)
-    counts = rng.multinomial(n, areas / areas.sum())
-    pts = np.concatenate([p.sample(int(k), rng) for p, k in zip(primitives, counts, strict=True) if k > 0])
-    return pts[rng.permutation(n)].astype(np.float32)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -534,8 +299,7 @@ def _rng(category: str, index: int, seed: int) -> np.random.Generator:
 
 def make_primitives(category: str, index: int, seed: int = 0) -> list[Primitive]:
     """The primitives of shape ``index`` of ``category`` (deterministic in ``(category, index, seed)``)."""
-    if category not in MAKERS:
-        raise ValueError(f"category must be one of {list(MAKERS)}, got {category!r}")
+    _checks.choice("category", category, MAKERS)
     return MAKERS[category](_rng(category, index, seed))
 
 
@@ -549,8 +313,7 @@ def generate_shape(category: str, index: int, seed: int = 0, num_points: int = C
 
     Taught in chapter 5.
     """
-    if category not in MAKERS:
-        raise ValueError(f"category must be one of {list(MAKERS)}, got {category!r}")
+    _checks.choice("category", category, MAKERS)
     rng = _rng(category, index, seed)
     prims = MAKERS[category](rng)
     return sample_primitives(prims, num_points, rng)
@@ -589,24 +352,13 @@ class Shapes3D(PointCloudDataset):
                  stats=None, sample: str = "auto", pool: str = "auto", seed: int = 0,
                  generator: torch.Generator | None = None,
                  shapes_per_category: int = 500):
-        if isinstance(categories, str):
-            categories = (categories,)
-        categories = tuple(categories)
-        if not categories:
-            raise ValueError("categories must name at least one category")
-        for c in categories:
-            if c not in MAKERS:
-                raise ValueError(f"unknown category {c!r}; valid categories: {list(MAKERS)}")
-        if split not in SPLIT_FRACTIONS:
-            raise ValueError(f"split must be one of {list(SPLIT_FRACTIONS)}, got {split!r}")
-        if isinstance(shapes_per_category, bool) or not isinstance(shapes_per_category, int) \
-                or shapes_per_category < 10:
-            raise ValueError(f"shapes_per_category must be an int >= 10, got {shapes_per_category!r}")
+        categories = _checks.names("categories", categories, MAKERS)
+        _checks.choice("split", split, SPLIT_FRACTIONS)
+        _checks.int_at_least("shapes_per_category", shapes_per_category, 10)
+        _checks.int_at_least("num_shapes", num_shapes, 1, optional=True)
         lo, hi = SPLIT_FRACTIONS[split]
         start, stop = round(lo * shapes_per_category), round(hi * shapes_per_category)
         if num_shapes is not None:
-            if isinstance(num_shapes, bool) or not isinstance(num_shapes, int) or num_shapes < 1:
-                raise ValueError(f"num_shapes must be an int >= 1 or None, got {num_shapes!r}")
             stop = min(stop, start + num_shapes)
         self.categories = categories
         self.shapes_per_category = shapes_per_category

@@ -28,6 +28,7 @@ from gfcore import _checks
 from gfcore.models.encoder import pointwise_bn
 
 BLOCKS = ("add", "cbn")
+NORMS = ("batch", "none")
 PRECONDITIONINGS = ("none", "edm")
 SIGMA_DATA = 0.5   # the data's scale assumed by "edm" (shapes fit [-1, 1]; per-coordinate std about 0.3-0.5)
 
@@ -52,14 +53,19 @@ def preconditioning(sigma: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch
     raise ValueError(f"preconditioning must be one of {list(PRECONDITIONINGS)}, got {kind!r}")
 
 
-class _AddBlock(nn.Module):
-    """``h <- h + W1 relu(BN(W0 relu(BN(h)))) + W_c c`` with ``W1`` zero-initialised."""
+def _norm(channels: int, norm: str, *, affine: bool = True) -> nn.Module:
+    """A batch norm over points (``norm="batch"``) or the identity (``norm="none"``)."""
+    return nn.BatchNorm1d(channels, affine=affine) if norm == "batch" else nn.Identity()
 
-    def __init__(self, c_dim: int, hidden: int):
+
+class _AddBlock(nn.Module):
+    """``h <- h + W1 relu(BN(W0 relu(BN(h)))) + W_c c`` with ``W1`` zero-initialised (BN optional)."""
+
+    def __init__(self, c_dim: int, hidden: int, norm: str = "batch"):
         super().__init__()
-        self.bn0 = nn.BatchNorm1d(hidden)
+        self.bn0 = _norm(hidden, norm)
         self.fc0 = nn.Linear(hidden, hidden)
-        self.bn1 = nn.BatchNorm1d(hidden)
+        self.bn1 = _norm(hidden, norm)
         self.fc1 = nn.Linear(hidden, hidden)
         self.fc_c = nn.Linear(c_dim, hidden)
         nn.init.zeros_(self.fc1.weight)
@@ -71,9 +77,9 @@ class _CondBatchNorm(nn.Module):
     Initialised to ``gamma = 1``, ``beta = 0`` (zero weights), so a fresh layer is plain batch norm.
     """
 
-    def __init__(self, c_dim: int, channels: int):
+    def __init__(self, c_dim: int, channels: int, norm: str = "batch"):
         super().__init__()
-        self.bn = nn.BatchNorm1d(channels, affine=False)
+        self.bn = _norm(channels, norm, affine=False)
         self.gamma = nn.Linear(c_dim, channels)
         self.beta = nn.Linear(c_dim, channels)
         nn.init.zeros_(self.gamma.weight)
@@ -85,11 +91,11 @@ class _CondBatchNorm(nn.Module):
 class _CBNBlock(nn.Module):
     """``h <- h + W1 relu(CBN(W0 relu(CBN(h, c)), c))`` with ``W1`` zero-initialised."""
 
-    def __init__(self, c_dim: int, hidden: int):
+    def __init__(self, c_dim: int, hidden: int, norm: str = "batch"):
         super().__init__()
-        self.norm0 = _CondBatchNorm(c_dim, hidden)
+        self.norm0 = _CondBatchNorm(c_dim, hidden, norm)
         self.fc0 = nn.Linear(hidden, hidden)
-        self.norm1 = _CondBatchNorm(c_dim, hidden)
+        self.norm1 = _CondBatchNorm(c_dim, hidden, norm)
         self.fc1 = nn.Linear(hidden, hidden)
         nn.init.zeros_(self.fc1.weight)
 
@@ -125,6 +131,10 @@ class ScoreDecoder(nn.Module):
         n_blocks: number of ResNet blocks (official: 24 for ``"add"``, 16 for ``"cbn"``).
         block: ``"add"`` or ``"cbn"``.
         preconditioning: ``"none"`` (official) or ``"edm"``; see :func:`preconditioning`.
+        norm: ``"batch"`` (official: batch norm over the ``B * M`` points of a batch) or ``"none"`` (every ``BN``
+            above is the identity). Batch statistics mix the noise levels of the shapes in a batch, so a
+            network trained with them behaves differently in eval mode at the levels that a batch rarely holds
+            many of; without the norm a point's output never depends on the rest of its batch (chapter 5).
 
     Shapes:
         ``forward(x (B, M, d), sigma (B,), z (B, zdim)) -> (B, M, d)``, the predicted ``sigma^2 * score``; any
@@ -138,7 +148,7 @@ class ScoreDecoder(nn.Module):
     """
 
     def __init__(self, dim: int = 3, zdim: int = 128, hidden: int = 256, n_blocks: int = 24, block: str = "add",
-                 preconditioning: str = "none"):
+                 preconditioning: str = "none", norm: str = "batch"):
         super().__init__()
         _checks.positive_int("dim", dim)
         _checks.positive_int("zdim", zdim)
@@ -146,17 +156,18 @@ class ScoreDecoder(nn.Module):
         _checks.positive_int("n_blocks", n_blocks)
         _checks.choice("block", block, BLOCKS)
         _checks.choice("preconditioning", preconditioning, PRECONDITIONINGS)
+        _checks.choice("norm", norm, NORMS)
         self.dim, self.zdim, self.hidden, self.n_blocks, self.block = dim, zdim, hidden, n_blocks, block
-        self.preconditioning = preconditioning
+        self.preconditioning, self.norm = preconditioning, norm
         c_dim = dim + zdim + 1
         self.c_dim = c_dim
         self.inp = nn.Linear(c_dim, hidden)
         if block == "add":
-            self.blocks = nn.ModuleList(_AddBlock(c_dim, hidden) for _ in range(n_blocks))
-            self.out_norm = nn.BatchNorm1d(hidden)
+            self.blocks = nn.ModuleList(_AddBlock(c_dim, hidden, norm) for _ in range(n_blocks))
+            self.out_norm = _norm(hidden, norm)
         else:
-            self.blocks = nn.ModuleList(_CBNBlock(c_dim, hidden) for _ in range(n_blocks))
-            self.out_norm = _CondBatchNorm(c_dim, hidden)
+            self.blocks = nn.ModuleList(_CBNBlock(c_dim, hidden, norm) for _ in range(n_blocks))
+            self.out_norm = _CondBatchNorm(c_dim, hidden, norm)
         self.out = nn.Linear(hidden, dim)
 
     # -- the linears that read the condition c, in the order forward() consumes them ------------------------

@@ -37,8 +37,11 @@ from gfcore.models.decoder import ScoreDecoder, preconditioning
 __all__ = ["FoldedDecoder", "fold_batchnorm", "fast_score_fn"]
 
 
-def _bn_affine(bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(a, b)`` with ``bn(h) == a * h + b`` in eval mode (float64 for an exact fold)."""
+def _bn_affine(bn: nn.Module, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(a, b)`` with ``bn(h) == a * h + b`` in eval mode (float64 for an exact fold); ``(1, 0)`` for the
+    identity that a decoder built with ``norm="none"`` holds instead of a batch norm."""
+    if isinstance(bn, nn.Identity):
+        return torch.ones(channels, dtype=torch.float64), torch.zeros(channels, dtype=torch.float64)
     if bn.running_mean is None or bn.running_var is None:
         raise ValueError(f"cannot fold {bn}: it has no running statistics (track_running_stats=False uses batch "
                          "statistics even in eval mode)")
@@ -92,10 +95,10 @@ class FoldedDecoder(nn.Module):
                 buf("b_c", bc)
                 a0, b0, w0, b0f, w1t = [], [], [], [], []
                 for blk in dec.blocks:
-                    a, bb = _bn_affine(blk.bn0)
+                    a, bb = _bn_affine(blk.bn0, hid)
                     a0.append(a)
                     b0.append(bb)
-                    a1, b1 = _bn_affine(blk.bn1)                                    # bn1 folded into fc0
+                    a1, b1 = _bn_affine(blk.bn1, hid)                                    # bn1 folded into fc0
                     w0.append((a1[:, None] * blk.fc0.weight.double()).t())
                     b0f.append(a1 * blk.fc0.bias.double() + b1)
                     w1t.append(blk.fc1.weight.double().t())
@@ -104,7 +107,7 @@ class FoldedDecoder(nn.Module):
                 buf("w0t", torch.stack(w0))                                         # (n, C, C)
                 buf("b0", torch.stack(b0f))                                         # (n, C)
                 buf("w1t", torch.stack(w1t))                                        # (n, C, C)
-                a, bb = _bn_affine(dec.out_norm)
+                a, bb = _bn_affine(dec.out_norm, hid)
                 buf("out_a", a)
                 buf("out_b", bb)
             else:
@@ -115,7 +118,7 @@ class FoldedDecoder(nn.Module):
                 # per norm k: gamma'(c) = a gamma(c), beta'(c) = b gamma(c) + beta(c)   (exact)
                 gw, gb, bw, bb_ = [], [], [], []
                 for n in norms:
-                    a, b = _bn_affine(n.bn)
+                    a, b = _bn_affine(n.bn, hid)
                     g_w, g_b = n.gamma.weight.double(), n.gamma.bias.double()
                     gw.append(a[:, None] * g_w)
                     gb.append(a * g_b)
@@ -203,7 +206,15 @@ class FoldedDecoder(nn.Module):
 
     # -- per-point work ------------------------------------------------------------------------------------
     def run(self, x: torch.Tensor, terms: dict) -> torch.Tensor:
-        """The decoder on query points, given :meth:`precompute`'s per-shape terms. Returns float32."""
+        """The decoder on query points, given :meth:`precompute`'s per-shape terms. Returns float32.
+
+        The compute dtype is the one chosen in :meth:`precompute`; an enclosing ``torch.autocast`` is switched
+        off here (its casts would mix dtypes in the in-place accumulations).
+        """
+        with torch.autocast(x.device.type, enabled=False):
+            return self._run(x, terms)
+
+    def _run(self, x: torch.Tensor, terms: dict) -> torch.Tensor:
         t = terms
         batch, m, d = x.shape
         hid = self.hidden

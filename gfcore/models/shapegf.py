@@ -27,6 +27,8 @@ class ShapeGF(nn.Module):
         preconditioning: ``"none"`` (the official parameterisation, the default) or ``"edm"`` (the decoder
             predicts the noise direction from a scaled input and a smooth function of sigma; trains far faster on
             small budgets); see :func:`gfcore.models.decoder.preconditioning`.
+        norm: the decoder's normalisation, ``"batch"`` (official) or ``"none"``; see
+            :class:`~gfcore.models.ScoreDecoder`.
 
     Attributes:
         encoder: :class:`~gfcore.models.PointNetEncoder`.
@@ -42,17 +44,17 @@ class ShapeGF(nn.Module):
     """
 
     #: the constructor's keyword arguments: what :attr:`config` holds and :meth:`from_config` accepts
-    CONFIG_KEYS = ("dim", "zdim", "hidden", "n_blocks", "block", "preconditioning")
+    CONFIG_KEYS = ("dim", "zdim", "hidden", "n_blocks", "block", "preconditioning", "norm")
 
     def __init__(self, dim: int = 3, zdim: int = 128, hidden: int = 256, n_blocks: int = 24, block: str = "add",
-                 preconditioning: str = "none"):
+                 preconditioning: str = "none", norm: str = "batch"):
         super().__init__()
         self.config = {"dim": dim, "zdim": zdim, "hidden": hidden, "n_blocks": n_blocks, "block": block,
-                       "preconditioning": preconditioning}
+                       "preconditioning": preconditioning, "norm": norm}
         self.dim, self.zdim = dim, zdim
         self.encoder = PointNetEncoder(in_dim=dim, zdim=zdim)
         self.decoder = ScoreDecoder(dim=dim, zdim=zdim, hidden=hidden, n_blocks=n_blocks, block=block,
-                                    preconditioning=preconditioning)
+                                    preconditioning=preconditioning, norm=norm)
 
     @classmethod
     def from_config(cls, config: dict) -> ShapeGF:

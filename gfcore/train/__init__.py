@@ -14,7 +14,9 @@ Taught in chapter 4 (Conditional fields in 2D) and chapter 5 (The full 3D model)
 from gfcore.train.checkpoint import (CHECKPOINT_KIND, FORMAT_VERSION, RunDir, load_checkpoint, load_model,
                                      save_checkpoint)
 from gfcore.train.config import AutoEncoderConfig
+from gfcore.train.gan import LatentGANConfig, LatentGANResult, load_latent_gan, train_latent_gan
 from gfcore.train.loop import TrainResult, train_autoencoder
 
 __all__ = ["CHECKPOINT_KIND", "FORMAT_VERSION", "AutoEncoderConfig", "RunDir", "TrainResult", "load_checkpoint",
-           "load_model", "save_checkpoint", "train_autoencoder"]
+           "load_model", "save_checkpoint", "train_autoencoder",
+           "LatentGANConfig", "LatentGANResult", "load_latent_gan", "train_latent_gan"]

@@ -13,7 +13,7 @@ import yaml
 
 from gfcore import _checks
 from gfcore.models import ShapeGF
-from gfcore.models.decoder import PRECONDITIONINGS
+from gfcore.models.decoder import NORMS, PRECONDITIONINGS
 from gfcore.schedule import LR_SCHEDULES, WEIGHTINGS, geometric_sigmas
 from gfcore.train.distributed import AMP_MODES
 
@@ -28,9 +28,10 @@ class AutoEncoderConfig:
     """Everything :func:`~gfcore.train.train_autoencoder` needs; YAML presets in ``configs/`` load into it.
 
     Data: ``dataset`` (a name for ``gfcore.data.build_dataset(name, split, **dataset_kwargs)``; optional when
-    datasets are passed to the trainer). Model: ``dim, zdim, hidden, n_blocks, block, preconditioning`` (see
-    :class:`~gfcore.models.ShapeGF`; ``preconditioning`` is ``"none"``, the official parameterisation, or
-    ``"edm"``). Noise: a geometric ladder ``sigma_max -> sigma_min`` of ``num_sigmas`` levels and the loss
+    datasets are passed to the trainer). Model: ``dim, zdim, hidden, n_blocks, block, preconditioning, norm``
+    (see :class:`~gfcore.models.ShapeGF`; ``preconditioning`` is ``"none"``, the official parameterisation, or
+    ``"edm"``; ``norm`` the decoder's ``"batch"`` norm, official, or ``"none"``). Noise: a geometric ladder
+    ``sigma_max -> sigma_min`` of ``num_sigmas`` levels and the loss
     ``weighting``. Optimisation: ``batch_size`` shapes per step (the total over all GPUs), the run length as
     ``max_steps`` or ``epochs`` (one of the two), Adam ``lr, betas, weight_decay``, ``lr_schedule`` (see
     :func:`gfcore.schedule.lr_factor`), ``grad_clip`` (max grad norm, ``None`` off), ``ema_decay`` (``None`` off;
@@ -57,6 +58,7 @@ class AutoEncoderConfig:
     n_blocks: int = 24
     block: str = "add"
     preconditioning: str = "none"
+    norm: str = "batch"
     sigma_max: float = 1.0
     sigma_min: float = 0.01
     num_sigmas: int = 10
@@ -108,6 +110,7 @@ class AutoEncoderConfig:
                              f"epochs={self.epochs})")
         _checks.choice("block", self.block, ("add", "cbn"))
         _checks.choice("preconditioning", self.preconditioning, PRECONDITIONINGS)
+        _checks.choice("norm", self.norm, NORMS)
         _checks.choice("weighting", self.weighting, tuple(WEIGHTINGS))
         _checks.choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         _checks.choice("amp", self.amp, AMP_MODES)
