@@ -1,8 +1,11 @@
 # gfbook: build the book, run the tests. Each target sets up .venv itself (see README.md).
 #
 #   make book       build the site into _build/html from the outputs stored in notebooks/*.ipynb
-#   make test       check .py/.ipynb pairs, run the library's tests, run every chapter (GF_MODE=fast)
+#   make test       lint (ruff, import contracts), check .py/.ipynb pairs, run the library's tests, run every
+#                   chapter (GF_MODE=fast)
+#   make lint       only ruff and the import contracts (lint-imports; see pyproject.toml)
 #   make book-exec  re-execute every chapter into its .ipynb (GF_MODE from the environment), then build
+#   make book-check after make book: load every page offline in headless Chromium
 #   make venv       only create/update .venv
 #   make clean      remove build outputs;  make distclean  also removes .venv
 
@@ -24,7 +27,7 @@ JB_FLAGS ?= -W -n --keep-going
 
 NOTEBOOK_SOURCES := $(sort $(wildcard notebooks/[0-9]*.py))
 
-.PHONY: all venv test test-lib test-notebooks check-pairs book book-exec clean distclean
+.PHONY: all venv lint test test-lib test-notebooks check-pairs book book-exec clean distclean
 
 all: book
 
@@ -40,6 +43,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -c "import torch; print('torch', torch.__version__)"
 	@touch $(STAMP)
 
+# ruff (pyproject.toml [tool.ruff]) and the layering of the house (pyproject.toml [tool.importlinter])
+lint: venv
+	$(VENV)/bin/ruff check gfcore tests scripts bench notebooks
+	$(VENV)/bin/lint-imports --no-cache
+
 check-pairs: venv
 	GF_MODE=fast MPLBACKEND=Agg $(PY) scripts/check_pairs.py
 
@@ -54,6 +62,7 @@ test-notebooks: venv
 	else echo "no notebooks/*.ipynb to run"; fi
 
 test: venv
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory check-pairs
 	$(MAKE) --no-print-directory test-lib
 	$(MAKE) --no-print-directory test-notebooks

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -156,7 +155,9 @@ def memory_cpu(m, n, methods):
         res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         mib, secs = (float(v) for v in res.stdout.split())
         rows.append({"method": f"gfcore {method}", "peak_mib": mib, "seconds": secs,
-                     "measure": "peak RSS (ru_maxrss) minus RSS before the call, fresh process, inputs excluded; an upper bound (the allocator may keep freed memory resident), seen 25-390 MiB run to run"})
+                     "measure": "peak RSS (ru_maxrss) minus RSS before the call, fresh process, inputs "
+                                "excluded; an upper bound (the allocator may keep freed memory resident), "
+                                "seen 25-390 MiB run to run"})
     return rows
 
 

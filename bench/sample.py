@@ -34,8 +34,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (ROOT, chamfer, machine, official_score_fn, print_table, set_threads,  # noqa: E402
-                    timed, toy_shapes, write_json)
+from common import ROOT, chamfer, machine, official_score_fn, print_table, set_threads, timed, toy_shapes, write_json  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from gfcore.models import ShapeGF  # noqa: E402
@@ -98,7 +97,8 @@ def accuracy(model, data, *, device, nshapes, npts, steps, seed, fast_specs):
            "chamfer_baseline_vs_data": float(chamfer(base, shapes).mean()),
            "chamfer_noise_floor_two_baseline_seeds": float(chamfer(base, base2).mean()), "rows": []}
     gm = sampler(model.score_fn(z), x0, sigmas, steps, seed, device)
-    out["rows"].append({"name": "(b) gfcore ShapeGF.score fp32", "chamfer_vs_baseline": float(chamfer(gm, base).mean())})
+    out["rows"].append({"name": "(b) gfcore ShapeGF.score fp32",
+                        "chamfer_vs_baseline": float(chamfer(gm, base).mean())})
     for name, dtype, cmode in fast_specs:
         fast = fast_score_fn(model, z, dtype=dtype, compile=cmode or False)
         errs = []
@@ -193,7 +193,7 @@ def main():
         for name, fn, compiled in fns:
             out = {}
 
-            def run(fn=fn, out=out):
+            def run(fn=fn, out=out, x0=x0):
                 with torch.no_grad():
                     out["x"] = sampler(fn, x0, sigmas, per_level, args.seed, device)
 

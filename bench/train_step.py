@@ -31,8 +31,18 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (ROOT, machine, naive_decoder, official_decoder, official_encoder, print_table,  # noqa: E402
-                    set_threads, timed, toy_shapes, write_json)
+from common import (  # noqa: E402
+    ROOT,
+    machine,
+    naive_decoder,
+    official_decoder,
+    official_encoder,
+    print_table,
+    set_threads,
+    timed,
+    toy_shapes,
+    write_json,
+)
 
 sys.path.insert(0, str(ROOT))
 from gfcore.losses import dsm_loss  # noqa: E402

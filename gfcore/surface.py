@@ -310,6 +310,32 @@ def _narrow_band(score_fn, axes, k, lo, hi, sigma_b, chunk, band, block, lipschi
 
 # ------------------------------------------------------------------------------------------- marching cubes
 
+def _mask_support(volume: np.ndarray, support, lo, step, level: float, radius: float) -> np.ndarray:
+    """Raise ``u`` above ``level`` at grid points farther than ``radius`` from every support point.
+
+    The support points are binned into their voxels, which are dilated by a ball of ``radius`` (in grid steps,
+    plus one for the binning), so the test is conservative by at most one grid step.
+    """
+    from scipy import ndimage
+
+    support = _checks.point_cloud("support", support, dim=3, batched=False).detach().cpu().double().numpy()
+    _checks.positive("support_radius", radius)
+    if not radius > level:
+        raise ValueError(f"support_radius={radius} must be > level={level} (the sheet lies level away)")
+    shape = np.asarray(volume.shape)
+    idx = np.rint((support - lo) / step).astype(np.int64)
+    idx = idx[((idx >= 0) & (idx < shape)).all(axis=1)]
+    near = np.zeros(volume.shape, dtype=bool)
+    near[idx[:, 0], idx[:, 1], idx[:, 2]] = True
+    reach = np.ceil(radius / step).astype(int) + 1                        # voxels per axis, plus the binning
+    axes = np.ogrid[tuple(slice(-r, r + 1) for r in reach)]
+    ball = sum((a * s) ** 2 for a, s in zip(axes, step, strict=True)) <= (radius + float(step.max())) ** 2
+    near = ndimage.binary_dilation(near, structure=ball)
+    out = volume.copy()
+    out[~near] = np.maximum(out[~near], 2.0 * level)
+    return out
+
+
 def _fill_enclosed(volume: np.ndarray, level: float) -> np.ndarray:
     """Set the regions of ``u > level`` that the box's border cannot reach to 0: the outer sheet stays."""
     from scipy import ndimage
@@ -327,7 +353,8 @@ def _fill_enclosed(volume: np.ndarray, level: float) -> np.ndarray:
     return out
 
 
-def mesh_from_grid(volume, *, bounds=1.0, level: float, keep: str = "outer",
+def mesh_from_grid(volume, *, bounds=1.0, level: float, keep: str = "outer", support=None,
+                   support_radius: float | None = None,
                    dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
     """Marching cubes (scikit-image, Lewiner) of a precomputed unsigned-distance grid at ``level``.
 
@@ -340,6 +367,13 @@ def mesh_from_grid(volume, *, bounds=1.0, level: float, keep: str = "outer",
         bounds: the box the grid spans, as in :func:`unsigned_distance_grid`.
         level: the positive contour of ``u``.
         keep: ``"outer"`` (flood fill from the border, see :func:`marching_cubes`) or ``"all"``.
+        support: optional ``(N, 3)`` points on the shape (e.g. a learned model's own Langevin samples); grid
+            points farther than ``support_radius`` from all of them cannot be on the surface (their ``u`` is
+            raised above ``level``). A learned field is unreliable far from its training data, where ``u`` can
+            be small in empty space; its samples, annealed from a large ``sigma``, are not. The support must
+            cover the whole surface: where it has a gap the band is cut, and ``keep="outer"`` then also keeps
+            the inner sheet there.
+        support_radius: default ``3 * level``; must exceed ``level`` (the sheet's offset from the surface).
         dtype: of the returned vertices.
 
     Returns:
@@ -366,9 +400,12 @@ def mesh_from_grid(volume, *, bounds=1.0, level: float, keep: str = "outer",
     if not volume.min() <= level:
         raise ValueError(f"no surface: the unsigned distance never drops to level={level:.4g} in bounds "
                          f"(min {volume.min():.4g}); check bounds and sigma, or raise level")
+    step = (hi - lo) / (np.asarray(volume.shape) - 1)
+    if support is not None:
+        volume = _mask_support(volume, support, lo, step, level,
+                               3.0 * level if support_radius is None else support_radius)
     if keep == "outer":
         volume = _fill_enclosed(volume, level)
-    step = (hi - lo) / (np.asarray(volume.shape) - 1)
     verts, faces, _, _ = measure.marching_cubes(volume, level, spacing=tuple(float(s) for s in step),
                                                 gradient_direction="descent", allow_degenerate=False)
     verts = torch.from_numpy(verts + lo.astype(verts.dtype)).to(dtype)
@@ -376,7 +413,8 @@ def mesh_from_grid(volume, *, bounds=1.0, level: float, keep: str = "outer",
 
 
 def marching_cubes(score_fn, *, sigma, resolution: int = 64, bounds=1.0, level: float | None = None,
-                   keep: str = "outer", project_steps: int = 0, narrow_band: bool = True,
+                   keep: str = "outer", project_steps: int = 0, narrow_band: bool = True, support=None,
+                   support_radius: float | None = None,
                    chunk_size: int | None = None, device=None,
                    dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
     """Triangle mesh of the level set ``u(x) = level`` of the field's unsigned distance (marching cubes).
@@ -406,6 +444,7 @@ def marching_cubes(score_fn, *, sigma, resolution: int = 64, bounds=1.0, level: 
         keep: ``"outer"`` or ``"all"`` (both sheets: the double surface).
         project_steps: steps of :func:`project_to_surface` at ``sigma`` applied to the vertices (0: none).
         narrow_band: evaluate ``u`` exactly only near the level (:func:`unsigned_distance_grid`, same mesh).
+        support, support_radius: extract only near these ``(N, 3)`` points (see :func:`mesh_from_grid`).
         chunk_size: grid points per ``score_fn`` call.
         device, dtype: of the grid (default: CUDA if present); extraction runs on the CPU.
 
@@ -434,7 +473,8 @@ def marching_cubes(score_fn, *, sigma, resolution: int = 64, bounds=1.0, level: 
     grid = unsigned_distance_grid(score_fn, sigma=sigma, resolution=k, bounds=(lo, hi),
                                   band=level if narrow_band else None, chunk_size=chunk_size, device=device,
                                   dtype=dtype)[0]
-    verts, faces = mesh_from_grid(grid, bounds=(lo, hi), level=level, keep=keep, dtype=dtype)
+    verts, faces = mesh_from_grid(grid, bounds=(lo, hi), level=level, keep=keep, support=support,
+                                  support_radius=support_radius, dtype=dtype)
     if project_steps:
         verts = project_to_surface(score_fn, verts.to(device), sigma, num_steps=project_steps,
                                    chunk_size=chunk_size).cpu()
@@ -483,16 +523,19 @@ def raycast(score_fn, origins, directions, sigma, *, near: float = 0.0, far: flo
     From ``t = near``, every ray steps ``t <- t + step_scale * u(o + t d)``: ``u`` bounds the distance to the
     nearest surface, and ``step_scale < 1`` keeps the steps short of it where ``u`` overestimates (curvature,
     noise). A ray hits when ``u < hit_eps``, or when it has just crossed the surface (the field's component
-    along the ray turned from forward to backward where ``u < sigma / 2``: sampling ripples or a learned
-    field's error can keep ``u`` above ``hit_eps`` at the crossing; silhouettes may grow by up to that much).
-    The hit is then refined along the field, ``refine_steps`` times
-    moving ``t`` to where the ray meets the plane through the field's surface point
-    ``x + sigma^2 s`` normal to ``s`` (so the hit stays on the ray). The normal is the field's direction at a
-    point ``normal_offset`` before the hit, oriented toward the ray origin (farther out, the direction
-    averages more points and is less noisy). With ``reject_saddles`` a hit is checked first: on a real surface
-    ``u`` at the six points ``+-sigma`` along the axes is at most about ``sigma``, whereas at a saddle between
-    two parts (where ``u`` falls to 0 but the surface is far) it jumps; such hits (``u > 2 sigma + hit_eps``
-    at a probe) are skipped and the ray moves on by ``2 sigma``. Rays past ``far`` or out of steps miss.
+    along the ray turned from forward to backward where ``u < sigma``: sampling ripples or a learned field's
+    error can keep ``u`` above ``hit_eps`` at the crossing; silhouettes may grow by up to that much). With
+    ``reject_saddles`` a hit is checked first: on a real surface ``u`` at the six points ``+-sigma`` along the
+    axes is at most about ``sigma``, whereas at a saddle between two parts (where ``u`` falls to 0 but the
+    surface is far) it jumps; such hits (``u > 2 sigma + hit_eps`` at a probe) are skipped and the ray moves
+    on by ``2 sigma``. Rays past ``far`` or out of steps miss.
+
+    The normal ``n`` is the field's direction at a point ``normal_offset`` before the hit, oriented toward the
+    ray origin (farther out the direction averages more points and is less noisy than at the surface, where
+    the field's small tangential ripple dominates it). The hit is then refined by ``refine_steps`` Newton
+    steps along the ray on the displacement's component along ``n`` (a signed distance to the surface), so it
+    stays on the ray; grazing hits (incidence above ~84 degrees) are not refined. A hit whose final point still
+    has ``u > sigma`` (a ray that passed near a silhouette without meeting the surface) is a miss.
 
     Args:
         score_fn: score callable; rays are batched as ``(B, m, 3)``.
@@ -554,7 +597,7 @@ def raycast(score_fn, origins, directions, sigma, *, near: float = 0.0, far: flo
         disp_c = disp(oc + tc.unsqueeze(-1) * dc)
         u = disp_c.norm(dim=-1)                                                         # (B, c)
         along = (disp_c * dc).sum(-1)
-        crossed = ahead[:, cols] & (along < 0) & (u < 0.5 * smax)
+        crossed = ahead[:, cols] & (along < 0) & (u < smax)
         ahead[:, cols] = along > 0
         new = ac & ((u < hit_eps) | crossed)
         if reject_saddles and new.any():
@@ -578,17 +621,20 @@ def raycast(score_fn, origins, directions, sigma, *, near: float = 0.0, far: flo
     depth = torch.full_like(t, float("nan"))
     if rows_cols.numel():
         oc, dc, tc, hc = o[:, rows_cols], d[:, rows_cols], t[:, rows_cols], hit[:, rows_cols]
+        # the field's direction a little in front of the hit: toward the surface, a stable normal
+        v = disp(oc + (tc - normal_offset).unsqueeze(-1) * dc)
+        n = v / v.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        facing = (n * dc).sum(-1)                                   # cos of the incidence, > 0 if the surface is ahead
         for _ in range(refine_steps):
+            # Newton step on the signed offset along n: moving dt along the ray changes it by facing * dt
             u = disp(oc + tc.unsqueeze(-1) * dc)
-            dist = u.norm(dim=-1)
-            along = (u * dc).sum(-1)
-            dt = dist.square() / along.where(along.abs() > 1e-12, torch.ones_like(along))
-            dt = torch.where(along.abs() > 1e-12, dt.clamp(-2 * dist, 2 * dist), torch.zeros_like(dt))
-            tc = torch.where(hc, tc + dt, tc)
+            dt = (u * n).sum(-1) / facing.clamp_min(0.1)
+            tc = torch.where(hc & (facing > 0.1), tc + dt.clamp(-normal_offset, normal_offset), tc)
         x = oc + tc.unsqueeze(-1) * dc
-        u = disp(x - normal_offset * dc)
-        n = -u / u.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-        n = torch.where(((n * dc).sum(-1, keepdim=True) > 0), -n, n)
+        n = torch.where(facing.unsqueeze(-1) > 0, -n, n)             # face the ray origin
+        # a ray that passed near a silhouette without meeting the surface ends away from it: a miss
+        hc = hc & (disp(x).norm(dim=-1) <= max(hit_eps, smax))
+        hit[:, rows_cols] = hc
         nan = torch.tensor(float("nan"), device=o.device, dtype=o.dtype)
         points[:, rows_cols] = torch.where(hc.unsqueeze(-1), x, nan)
         normals[:, rows_cols] = torch.where(hc.unsqueeze(-1), n, nan)
@@ -704,19 +750,25 @@ def render_depth(score_fn, sigma, *, resolution=128, azimuth: float = 35.0, elev
 
 # -------------------------------------------------------------------------------------------- models, files
 
-def mesh_from_model(model, *, points=None, z=None, sigma: float = 0.02, **marching_cubes_kwargs):
+def mesh_from_model(model, *, points=None, z=None, sigma: float = 0.05, num_support: int = 2048,
+                    generator: torch.Generator | None = None, **marching_cubes_kwargs):
     """Mesh of one shape of a trained auto-encoder: encode ``points`` (or take ``z``), then marching cubes.
 
-    The model is any object with ``encode(points (B, N, 3)) -> (B, zdim)``, ``score_fn(z) -> score callable``
-    and parameters (e.g. :class:`gfcore.models.ShapeGF`). It runs in eval mode on its own device and is put
-    back in the mode it was in. Defaults: ``project_steps=2`` (vertices on the surface) and ``keep="outer"``.
+    The model is any object with ``encode(points (B, N, 3)) -> (B, zdim)``, ``score_fn(z) -> score callable``,
+    ``decode(z, num_points)`` (annealed Langevin sampling) and parameters (e.g. :class:`gfcore.models.ShapeGF`).
+    It runs in eval mode on its own device and is put back in the mode it was in. Defaults:
+    ``project_steps=2`` (vertices on the surface), ``keep="outer"``, and the mesh is kept near
+    ``num_support`` of the model's own samples (``support=`` of :func:`mesh_from_grid`): far from its data a
+    learned field can be small in empty space, and marching cubes would draw sheets there.
 
     Args:
         model: the auto-encoder.
         points: ``(N, 3)`` or ``(1, N, 3)`` input cloud, normalised as the model's training data.
         z: ``(zdim,)`` or ``(1, zdim)`` latent code instead of ``points`` (e.g. from a latent generator).
-        sigma: the field's level for the unsigned distance; a small level of the training ladder (a learned
-            field is reliable only within a few ``sigma`` of the surface, so not the very smallest).
+        sigma: the field's level for the unsigned distance; a small level of the training ladder, but not the
+            very smallest (a learned field is reliable only within a few ``sigma`` of the surface).
+        num_support: samples drawn with ``model.decode`` to support the mesh; 0: no support.
+        generator: for the samples' Langevin noise (on the model's device).
         **marching_cubes_kwargs: ``resolution``, ``bounds``, ``level``, ``keep``, ``project_steps``, ...
 
     Returns:
@@ -746,6 +798,11 @@ def mesh_from_model(model, *, points=None, z=None, sigma: float = 0.02, **marchi
                 z = (z if z.dim() == 2 else z.unsqueeze(0)).to(device)
                 if z.shape[0] != 1:
                     raise ValueError(f"z must hold one shape, got shape {tuple(z.shape)}")
+        if isinstance(num_support, bool) or not isinstance(num_support, int) or num_support < 0:
+            raise ValueError(f"num_support must be an int >= 0, got {num_support!r}")
+        if num_support and "support" not in marching_cubes_kwargs:
+            with torch.no_grad():
+                marching_cubes_kwargs["support"] = model.decode(z, num_support, generator=generator)[0]
         marching_cubes_kwargs.setdefault("project_steps", 2)
         marching_cubes_kwargs.setdefault("device", device)
         return marching_cubes(model.score_fn(z), sigma=sigma, **marching_cubes_kwargs)

@@ -14,6 +14,7 @@ Taught in chapter 1 (Shapes as distributions) and used by every chapter after it
 from __future__ import annotations
 
 import math
+import re
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -310,17 +311,23 @@ def animate_sigma(points, sigmas, *, extent=DEFAULT_EXTENT, resolution: int = 25
 def to_html(anim: animation.Animation, *, default_mode: str = "loop", close: bool = True):
     """Wrap ``anim`` as an ``IPython.display.HTML`` JavaScript player (``anim.to_jshtml()``) for the book.
 
-    Closes the animation's figure (``close=True``) so the notebook does not also show a static copy of it.
+    Closes the animation's figure (``close=True``) so the notebook does not also show a static copy of it. The
+    player works offline: matplotlib's link to a Font Awesome stylesheet on a CDN is dropped (the book's theme
+    ships Font Awesome, which draws the player's buttons; Jupyter and Colab load it themselves).
 
     Args:
         default_mode: the player's start mode, ``"loop"``, ``"once"`` or ``"reflect"``.
+        close: close the animation's figure.
+
+    Returns:
+        ``IPython.display.HTML`` with no request leaving the machine.
 
     Taught in chapter 1.
     """
     from IPython.display import HTML
 
     _checks.choice("default_mode", default_mode, ("loop", "once", "reflect"))
-    html = anim.to_jshtml(default_mode=default_mode)
+    html = re.sub(r"<link[^>]*font-awesome[^>]*>\s*", "", anim.to_jshtml(default_mode=default_mode))
     if close:
         plt.close(anim._fig)
     return HTML(html)

@@ -127,8 +127,8 @@ print(source[source.index("    bar = tqdm"):source.index("    bar.close()\n    r
 #
 # [^official-field]: The official ShapeGF code also has a closed-form field, in a helper used only to draw
 #     pictures, and it weighs the points with $\operatorname{softmax}_i(-\lVert x - x_i\rVert^2/\sigma^2)$ instead of
-#     the $\operatorname{softmax}_i(-\lVert x - x_i\rVert^2/2\sigma^2)$ of eq. {eq}`eq-closed-form-score` in chapter 1,
-#     dividing by $\sigma^2$ as here. That is the field of the point set smoothed with a Gaussian of width
+#     the $\operatorname{softmax}_i(-\lVert x - x_i\rVert^2/2\sigma^2)$ of chapter 1's closed form, and divides by
+#     $\sigma^2$ as chapter 1 does. That is the field of the point set smoothed with a Gaussian of width
 #     $\sigma/\sqrt 2$, at half its magnitude. `gfcore.fields.smoothed_score` is the exact gradient of the
 #     log-density smoothed at width $\sigma$, the quantity the network is trained to match.
 
@@ -259,7 +259,7 @@ plt.show()
 # Langevin step adds noise of size $\sqrt{\alpha_L} = \sqrt 2\,\sigma_L$, and the final gradient step only pulls
 # points back to a $\sigma_L$-blurred outline (the notches get rounded). The learned field's samples are fuzzier
 # still: its smallest levels are the ones chapter 2 found hardest to learn, and the final step inherits their
-# errors, leaving a few stray points inside the star. The overall shape and the tips are right.
+# errors, leaving some stray points inside the star. The overall shape and the tips are right.
 #
 # ## Step size
 #

@@ -31,12 +31,13 @@
 # - and sample faster by folding batch norm into the decoder's weights.
 #
 # **gfcore names used:** `gfcore.data.build_dataset`, `gfcore.data.Shapes3D`, `gfcore.data.shapes3d.CATEGORIES`,
-# `gfcore.models.ShapeGF`, `gfcore.models.fuse.fold_batchnorm`, `gfcore.models.fuse.fast_score_fn`,
+# `gfcore.models.ShapeGF`, `gfcore.models.fold.fold_batchnorm`, `gfcore.models.fold.fast_score_fn`,
 # `gfcore.train.AutoEncoderConfig`, `gfcore.train.train_autoencoder`, `gfcore.train.load_model`,
-# `gfcore.train.load_checkpoint`, `gfcore.train.evaluate_reconstruction`, `gfcore.train.lr_factor`,
+# `gfcore.train.load_checkpoint`, `gfcore.train.RunDir`, `gfcore.evaluation.evaluate_reconstruction`,
+# `gfcore.pretrained.load`, `gfcore.pretrained.card`, `gfcore.schedule.lr_factor`,
 # `gfcore.metrics.chamfer_distance`, `gfcore.sampling.prior`, `gfcore.sampling.annealed_langevin`,
-# `gfcore.schedule.geometric_sigmas`, `gfcore.viz.render_clouds`, `gfcore.viz.show_image`,
-# `gfcore.viz.interactive_clouds`.
+# `gfcore.schedule.geometric_sigmas`, `gfcore.viz3d.render_clouds`, `gfcore.viz3d.show_image`,
+# `gfcore.viz3d.interactive_clouds`.
 
 # %% tags=["remove-output"]
 try:
@@ -46,7 +47,6 @@ except ImportError:  # on Colab: install the library from the book's repository 
     import gfcore
 
 # %%
-import logging
 import tempfile
 import time
 from pathlib import Path
@@ -56,27 +56,28 @@ import numpy as np
 import torch
 
 import gfcore.data
+import gfcore.evaluation
 import gfcore.metrics
 import gfcore.models
-import gfcore.models.fuse
+import gfcore.models.fold
+import gfcore.pretrained
 import gfcore.sampling
 import gfcore.schedule
 import gfcore.train
-import gfcore.viz
+import gfcore.viz3d
 
 generator = gfcore.utils.seed_everything(0)
 device = gfcore.utils.default_device()
-print(gfcore.config.describe())
+print(gfcore.mode.describe())
 
 # %% [markdown]
 # ```{note}
-# The model this chapter describes is the paper's, and `GF_MODE=full` (the default on a GPU) trains it at the
-# paper's sizes. **The outputs stored on this page are not that run**: they come from the fast mode on a
-# two-core CPU (the line above says which), where the same code trains a decoder 50 times smaller for 1,000
-# steps in a minute or two. That model learns where each shape's mass is and little of its fine structure, so
-# its reconstructions are blurred clouds of roughly the right extent, not chairs and airplanes. Read the figures
-# and numbers below as a demonstration of the pipeline, not of the paper's quality, and run the notebook on a GPU
-# (Colab works) to see the full model.
+# This page shows two models. The **live model** is trained in the "Training" section by the code on the page,
+# sized by the mode: the stored outputs come from the fast mode on a two-core CPU (the line above says which), a
+# decoder 50 times smaller than the paper's trained for about a minute, whose samples are blurred.
+# `GF_MODE=full` (the default on a GPU) trains the paper's sizes instead. From "The shipped model" on, every
+# result and figure is the **shipped model** `gfcore.pretrained.load("shapes3d")`, trained for 16,000 steps on a
+# two-core CPU; its card (printed below) says how, and what it achieves on held-out shapes.
 # ```
 #
 # All sizes come from one cell. `full` is the paper's architecture and batch (24 "add" blocks of width 256,
@@ -84,26 +85,26 @@ print(gfcore.config.describe())
 # path and shrinks the numbers.
 
 # %%
-CATEGORIES = gfcore.config.choose(fast=["chair", "airplane"], full=["chair", "table", "airplane", "lamp"])
+CATEGORIES = gfcore.mode.choose(fast=["chair", "airplane"], full=["chair", "table", "airplane", "lamp"])
 DATA = dict(categories=CATEGORIES,
-            num_points=gfcore.config.choose(fast=512, full=2048),              # training points per shape
-            shapes_per_category=gfcore.config.choose(fast=100, full=500))      # 80% train, 10% val, 10% test
+            num_points=gfcore.mode.choose(fast=512, full=2048),              # training points per shape
+            shapes_per_category=gfcore.mode.choose(fast=100, full=500))      # 80% train, 10% val, 10% test
 MODEL = dict(zdim=128,
-             hidden=gfcore.config.choose(fast=64, full=256),
-             n_blocks=gfcore.config.choose(fast=4, full=24),
+             hidden=gfcore.mode.choose(fast=64, full=256),
+             n_blocks=gfcore.mode.choose(fast=4, full=24),
              block="add")
-TRAIN = dict(batch_size=gfcore.config.choose(fast=8, full=32),
-             max_steps=gfcore.config.choose(fast=1000, full=12000),
-             log_every=gfcore.config.choose(fast=25, full=100),
-             val_every=gfcore.config.choose(fast=200, full=2000),
-             val_shapes=gfcore.config.choose(fast=8, full=16),
-             val_num_points=gfcore.config.choose(fast=512, full=2048),
-             val_steps_per_sigma=gfcore.config.choose(fast=5, full=10),
-             ckpt_every=gfcore.config.choose(fast=500, full=2000))
-NUM_TEST = gfcore.config.choose(fast=20, full=200)           # held-out shapes for the reconstruction metrics
-STEPS_PER_SIGMA = gfcore.config.choose(fast=5, full=10)      # Langevin steps per noise level (official: 10)
+TRAIN = dict(batch_size=gfcore.mode.choose(fast=8, full=32),
+             max_steps=gfcore.mode.choose(fast=1000, full=12000),
+             log_every=gfcore.mode.choose(fast=25, full=100),
+             val_every=gfcore.mode.choose(fast=200, full=2000),
+             val_shapes=gfcore.mode.choose(fast=8, full=16),
+             val_num_points=gfcore.mode.choose(fast=512, full=2048),
+             val_steps_per_sigma=gfcore.mode.choose(fast=5, full=10),
+             ckpt_every=gfcore.mode.choose(fast=500, full=2000))
+NUM_TEST = gfcore.mode.choose(fast=20, full=200)           # held-out shapes for the reconstruction metrics
+STEPS_PER_SIGMA = gfcore.mode.choose(fast=5, full=10)      # Langevin steps per noise level (official: 10)
 NUM_SPARSE, NUM_DENSE = 256, 8192                            # upsampling: points in, points out
-NUM_UPSAMPLE = gfcore.config.choose(fast=4, full=6)          # shapes for the upsampling and prior experiments
+NUM_UPSAMPLE = gfcore.mode.choose(fast=4, full=6)          # shapes for the upsampling and prior experiments
 RENDER = dict(distance=4.6, elevation=20.0)                  # camera for [-1, 1] shapes (y is up)
 
 # %% [markdown]
@@ -140,9 +141,9 @@ for c, name in enumerate(CATEGORIES):
     for k in range(per_row):
         clouds.append(train_set[first + k]["points"])
         titles.append(f"{name} {k}")
-image = gfcore.viz.render_clouds(clouds, titles=titles, ncols=per_row, window_size=(220, 220), point_size=2.5,
+image = gfcore.viz3d.render_clouds(clouds, titles=titles, ncols=per_row, window_size=(220, 220), point_size=2.5,
                                  **RENDER)
-fig = gfcore.viz.show_image(image, title=f"Figure 5.1 - training shapes ({DATA['num_points']} points each), "
+fig = gfcore.viz3d.show_image(image, title=f"Figure 5.1 - training shapes ({DATA['num_points']} points each), "
                                          "coloured by height")
 plt.show()
 
@@ -175,7 +176,7 @@ plt.show()
 # $$ (eq-add-decoder)
 #
 # and its output $s_\theta \approx \sigma^2 \nabla_x \log p_\sigma(x \mid z)$ is the displacement from $x$ back
-# toward the surface. $W_1^{(k)}$ starts at zero, so a fresh block passes $h$ through unchanged. The paper's text
+# toward the surface. $W_1^{(k)}$ starts at zero, so a fresh block adds only its condition term $W_c^{(k)} c$ to $h$. The paper's text
 # describes conditional batch norm instead (`block="cbn"`, 16 blocks); the released models use "add".
 #
 # **Loss.** Encoder and decoder train together with denoising score matching at one noise level per shape,
@@ -279,10 +280,10 @@ print((out_dir / "config.yaml").read_text())
 # model's config, so `load_model` rebuilds the network without any code from the run:
 
 # %%
-ckpt = gfcore.train.load_checkpoint(out_dir / "checkpoints" / "last.pt")
+ckpt = gfcore.train.load_checkpoint(gfcore.train.RunDir(out_dir).last)
 print("checkpoint keys:", sorted(ckpt))
 print("model config:", ckpt["model_config"], "| step", ckpt["step"])
-reloaded = gfcore.train.load_model(out_dir / "checkpoints" / "last.pt", device=device)
+reloaded = gfcore.train.load_model(gfcore.train.RunDir(out_dir).last, device=device)
 same = all(torch.equal(a, b) for a, b in zip(reloaded.state_dict().values(), model.state_dict().values()))
 print("reloaded weights identical to the trained model:", same)
 del ckpt
@@ -314,7 +315,7 @@ axes[1].legend()
 axes[2].plot([r["step"] for r in vals], [r["val_chamfer"] for r in vals], "o-", color="C0")
 axes[2].set(yscale="log", xlabel="step", ylabel="Chamfer distance", title="validation reconstruction")
 lr_ax = axes[2].twinx()
-lr_ax.plot(steps, [gfcore.train.lr_factor(config.lr_schedule, s, result.step) * config.lr for s in steps],
+lr_ax.plot(steps, [gfcore.schedule.lr_factor(config.lr_schedule, s, result.step) * config.lr for s in steps],
            color="0.6", ls="--")
 lr_ax.set_ylabel("learning rate (dashed)", color="0.4")
 fig.suptitle("Figure 5.2 - training the auto-encoder", y=1.02)
@@ -333,57 +334,84 @@ plt.show()
 # (right) falls as the decoder learns to place points on each shape; the learning rate (dashed) decays in the
 # second half.
 #
-# ## Auto-encoding held-out shapes
+# ## The shipped model
 #
-# The test shapes were never seen in training. We encode each from its 2,048 test points, decode 2,048 new
-# points by annealed Langevin dynamics from the uniform prior, and compare. `evaluate_reconstruction` does this
-# and reports the Chamfer distance (chapter 7) in the shapes' original coordinates, as the official evaluation
-# does. Two references frame the number: an **untrained** model of the same size, and the **oracle**, two
-# different samplings of the same true shape (its test points against its training points), the best a
-# perfect model could do with 2,048 random points.
+# The model above was trained live, at the size the mode allows; on a CPU in fast mode that is a minute of
+# training and its samples are blurred. The rest of the chapter uses the model that ships with `gfcore`,
+# `gfcore.pretrained.load("shapes3d")`: the same architecture family, trained on all six categories with
+# `configs/shapes3d-cpu.yaml` on a two-core CPU. Two choices make that budget enough (chapter 2 and
+# `configs/README.md` say more): the decoder is *preconditioned* (`preconditioning="edm"`: it predicts the
+# unit-scale noise direction $F_\theta$ from a rescaled input and $\log\sigma$, and
+# $D_\theta = \sigma F_\theta$, see the notation page), and it has no batch norm (`norm="none"`), because batch
+# statistics mix the noise levels of the shapes in a batch and the eval-mode field then differs from the trained
+# one at the small levels. Its card records the data, the preset, the steps, the time and the held-out numbers.
 
 # %%
-test_batch = torch.utils.data.default_collate([test_set[i] for i in range(min(NUM_TEST, len(test_set)))])
-eval_kwargs = dict(num_shapes=NUM_TEST, num_points=2048, steps_per_sigma=STEPS_PER_SIGMA, seed=0, device=device)
-trained_eval = gfcore.train.evaluate_reconstruction(model, test_batch, **eval_kwargs)
-
-torch.manual_seed(1)
-untrained = gfcore.models.ShapeGF(dim=3, **MODEL).to(device)
-untrained_eval = gfcore.train.evaluate_reconstruction(untrained, test_batch, **eval_kwargs)
-
-oracle_set = gfcore.data.build_dataset("shapes3d", "test", **{**DATA, "num_points": 2048}, pool="train")
-oracle_batch = torch.utils.data.default_collate([oracle_set[i] for i in range(len(test_batch["idx"]))])
-
-
-def raw(batch):
-    """The batch's points in the original coordinates."""
-    return batch["points"] * batch["scale"] + batch["shift"]
-
-
-oracle_cd = gfcore.metrics.chamfer_distance(raw(test_batch), raw(oracle_batch))
-cd_test, cd_untrained, cd_oracle = trained_eval["chamfer"], untrained_eval["chamfer"], float(oracle_cd.mean())
-print(f"test-set reconstruction Chamfer x 10^4 over {len(oracle_cd)} shapes (original coordinates):")
-print(f"  untrained model  {cd_untrained * 1e4:9.2f}")
-print(f"  trained model    {cd_test * 1e4:9.2f}")
-print(f"  oracle           {cd_oracle * 1e4:9.2f}")
+card = gfcore.pretrained.card("shapes3d")
+shipped = gfcore.pretrained.load("shapes3d", device=device)
+for key in ("model_config", "dataset_kwargs", "training", "metrics"):
+    print(f"{key}: {card[key]}")
+model = shipped          # every result below is the shipped model's
+CATEGORIES = card["dataset_kwargs"]["categories"]
+HELD_OUT = dict(card["dataset_kwargs"], num_points=2048, sample="first")
+test_set = gfcore.data.build_dataset(card["dataset"], "test", **HELD_OUT)           # the test-pool samples
+per_category = len(test_set) // len(CATEGORIES)
+show = [c * per_category + k for k in range(2) for c in range(len(CATEGORIES))]     # 2 shapes per category
 
 # %% [markdown]
-# The untrained decoder's field has no reason to point at the shape, and its Langevin chain throws the points far
-# away: its distance is astronomically large. The trained model brings them back to the shape, but the gap to
-# the oracle measures how much of each shape's detail its field has learned. The fast-mode model on this page is
-# tens of times above the oracle; the paper's airplane model, trained for 2,000 epochs, comes within about 15% of
-# it on ShapeNet (0.97 vs 0.84 $\times 10^{-4}$), and the full mode gets much closer than the fast mode. Here are
-# the first test shapes and their reconstructions, in the normalised coordinates the model works in.
+# ## Auto-encoding held-out shapes
+#
+# The test shapes were never seen in training. The official protocol encodes each shape's **train-pool** sample
+# (2,048 points), decodes 2,048 new points by annealed Langevin dynamics from the uniform prior, and compares them
+# with the shape's **test-pool** sample, an independent set of 2,048 points, in the original coordinates. The
+# Chamfer distance (CD, the mean squared distance from each point to the nearest point of the other cloud, both
+# ways; chapter 6 defines it and its alternatives) frames itself with the **oracle**: the train-pool sample
+# against the test-pool sample of the same shape, what a perfect model would score with 2,048 random points.
+# `gfcore.evaluation.evaluate_reconstruction` runs the protocol.
+
+# %%
+inputs_set = gfcore.data.build_dataset(card["dataset"], "test", **{**HELD_OUT, "pool": "train"})
+result = gfcore.evaluation.evaluate_reconstruction(shipped, inputs_set, test_set, num_shapes=NUM_TEST,
+                                                   emd_method="exact", seed=0)
+print(gfcore.evaluation.format_table(result))
+cd_ratio, emd_ratio = result["CD/oracle"], result["EMD/oracle"]
+
+# %% [markdown]
+# Two controls say whether a reconstruction is *this* shape and not just a plausible one: the category of its
+# nearest test reference, and whether it is closer to its own shape's reference than to every other shape of the
+# same category.
+
+# %%
+ctrl_in = torch.utils.data.default_collate([inputs_set[i] for i in gfcore.evaluation.spread_indices(len(test_set), NUM_TEST)])
+ctrl_ref = torch.utils.data.default_collate([test_set[i] for i in gfcore.evaluation.spread_indices(len(test_set), NUM_TEST)])
+ctrl_rec = shipped.reconstruct(ctrl_in["points"].to(device), 2048, generator=torch.Generator(device=device).manual_seed(0)).cpu()
+dist = gfcore.metrics.pairwise_cd(ctrl_rec, ctrl_ref["points"])
+lab = torch.as_tensor(ctrl_ref["label"])
+own = torch.arange(len(lab))
+category_acc = float((lab[dist.argmin(1)] == lab).float().mean())
+same = (lab[:, None] == lab[None, :]) & (own[:, None] != own[None, :])
+own_rate = float((dist[own, own] < dist.masked_fill(~same, float("inf")).min(1).values).float().mean())
+print(f"{len(lab)} held-out shapes: category recovered {category_acc:.0%}, closer to its own shape than to any "
+      f"other of its category {own_rate:.0%}")
+print(f"the card, on {card['evaluation']['num_shapes']} test shapes: CD {card['metrics']['CD_over_oracle']:.2f}x "
+      f"the oracle, category {card['metrics']['category_accuracy']:.0%}, own shape {card['metrics']['own_shape_rate']:.0%}")
+
+# %% [markdown]
+# The shipped model's reconstructions recover every shape's category and are closer to their own shape than to
+# any other of its category; their Chamfer distance is 2.5x the oracle's on the card's 60 test shapes (EMD 1.6x),
+# not yet the 2x this book aims for: the finest noise levels are still the least learned (Figure 5.2). For scale, the paper's airplane model, trained for 2,000 epochs on a GPU, reaches 1.15x the
+# oracle on ShapeNet airplanes (0.97 vs 0.84 $\times 10^{-4}$) and its chair model 1.77x. Here are two test
+# shapes of every category and their reconstructions, in the normalised coordinates the model works in.
 
 # %%
 shown = torch.stack([test_set[i]["points"] for i in show])
 recon = model.reconstruct(shown.to(device), 2048, steps_per_sigma=STEPS_PER_SIGMA,
                           generator=torch.Generator(device=device).manual_seed(0)).cpu()
 labels = [CATEGORIES[test_set[i]["label"]] for i in show]
-image = gfcore.viz.render_clouds(list(shown) + list(recon),
+image = gfcore.viz3d.render_clouds(list(shown) + list(recon),
                                  titles=[f"input: {n}" for n in labels] + ["reconstruction"] * len(show),
-                                 ncols=len(show), window_size=(220, 220), point_size=2.5, **RENDER)
-gfcore.viz.show_image(image, title="Figure 5.3 - held-out test shapes (top) and their reconstructions (bottom)")
+                                 ncols=6, window_size=(220, 220), point_size=2.5, **RENDER)
+gfcore.viz3d.show_image(image, title="Figure 5.3 - shipped model shapes3d: held-out test shapes (top), reconstructions (bottom)")
 plt.show()
 
 # %% [markdown]
@@ -391,8 +419,7 @@ plt.show()
 # the static book.
 
 # %%
-logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # trame's offline attempt to fetch a viewer we don't use
-gfcore.viz.interactive_clouds([shown[1], recon[1]], titles=["input", "reconstruction"],
+gfcore.viz3d.interactive_clouds([shown[1], recon[1]], titles=["input", "reconstruction"],
                               window_size=(380, 380), point_size=3.0, **RENDER)
 
 # %% [markdown]
@@ -402,7 +429,7 @@ gfcore.viz.interactive_clouds([shown[1], recon[1]], titles=["input", "reconstruc
 # facts make those calls cheaper. In eval mode a batch norm is a fixed affine map $a \odot h + b$, which can be
 # merged into the neighbouring linear layer; and during sampling $z$ never changes and $\sigma$ changes only
 # between levels, so every term $W_z z + w_\sigma \sigma$ of eq. {eq}`eq-add-decoder` can be computed once
-# per shape and level instead of once per point and step. `gfcore.models.fuse.fold_batchnorm` builds that
+# per shape and level instead of once per point and step. `gfcore.models.fold.fold_batchnorm` builds that
 # inference copy of the decoder, and `fast_score_fn` wraps it as a score callable for the sampler. It computes
 # the same function, to float rounding:
 
@@ -413,7 +440,7 @@ z = model.encode(inputs)
 x = gfcore.sampling.prior("uniform", (NUM_UPSAMPLE, 2048, 3), generator=torch.Generator(device=device).manual_seed(0),
                           device=device)
 sigma = torch.full((NUM_UPSAMPLE,), 0.1, device=device)
-fast_fn = gfcore.models.fuse.fast_score_fn(model, z)
+fast_fn = gfcore.models.fold.fast_score_fn(model, z)
 with torch.no_grad():
     reference = model.score_fn(z)(x, sigma)
     err = float(((fast_fn(x, sigma) - reference).norm(dim=-1) / reference.norm(dim=-1).clamp_min(1e-6)).max())
@@ -423,7 +450,7 @@ ladder = gfcore.schedule.geometric_sigmas(1.0, 0.01, 10, device=device)
 big = gfcore.models.ShapeGF(dim=3, zdim=128, hidden=256, n_blocks=24, block="add").to(device).eval()
 z_big = torch.randn(1, 128, device=device)           # timing only: an untrained full-size model costs the same
 for name, fn in [("model.score_fn (eval mode)", big.score_fn(z_big)),
-                 ("fuse.fast_score_fn", gfcore.models.fuse.fast_score_fn(big, z_big))]:
+                 ("fold.fast_score_fn", gfcore.models.fold.fast_score_fn(big, z_big))]:
     t0 = time.perf_counter()
     gfcore.sampling.annealed_langevin(fn, x[:1], ladder[:2], steps_per_sigma=2)
     print(f"full-size decoder, {name:28s} {(time.perf_counter() - t0) / 4 * 1e3:7.1f} ms per step "
@@ -449,15 +476,9 @@ dense = torch.stack([(torch.from_numpy(test_set.raw_cloud(i)) - test_set[i]["shi
                      for i in picked]).to(device)
 
 
-def decode(clouds, num_points, prior="uniform", seed=0, **prior_kwargs):
-    """Encode ``clouds`` (eval mode) and decode ``num_points`` per shape with the folded decoder."""
-    model.eval()
-    with torch.no_grad():
-        code = model.encode(clouds)
-    gen = torch.Generator(device=device).manual_seed(seed)
-    x0 = gfcore.sampling.prior(prior, (len(clouds), num_points, 3), generator=gen, device=device, **prior_kwargs)
-    return gfcore.sampling.annealed_langevin(gfcore.models.fuse.fast_score_fn(model, code), x0, ladder,
-                                             steps_per_sigma=STEPS_PER_SIGMA, generator=gen)
+def decode(clouds, num_points, seed=0, **kwargs):
+    return model.reconstruct(clouds, num_points, steps_per_sigma=STEPS_PER_SIGMA,
+                             generator=torch.Generator(device=device).manual_seed(seed), **kwargs)
 
 
 upsampled = decode(sparse, NUM_DENSE)
@@ -471,7 +492,7 @@ print(f"  {NUM_DENSE} points decoded from {NUM_SPARSE}       {cd_upsampled.mean(
 print(f"  2048 points decoded from 2048        {cd_recon_2048.mean() * 1e4:8.1f}")
 
 # %%
-panels = [gfcore.viz.render_clouds(list(c), ncols=NUM_UPSAMPLE, window_size=(220, 220), point_size=ps, **RENDER)
+panels = [gfcore.viz3d.render_clouds(list(c), ncols=NUM_UPSAMPLE, window_size=(220, 220), point_size=ps, **RENDER)
           for c, ps in [(sparse, 4.5), (upsampled, 1.5), (dense, 1.2)]]
 fig, axes = plt.subplots(3, 1, figsize=(8.8, 7.2))
 for ax, img, name in zip(axes, panels, [f"input: {NUM_SPARSE} points", f"decoded: {NUM_DENSE} points",
@@ -490,8 +511,8 @@ plt.show()
 # free: 8,192 here, any number in general. Whether the 8,192 points are *better* than the 256 that went in depends
 # on the field's precision. With the paper's model the decoded cloud covers the surface densely and lies closer
 # to the truth than the sparse input, whose 256 points leave most of the 15,000 true points far from any of them.
-# The fast-mode model on this page blurs every shape by more than the sparse input's gaps, so here the input wins;
-# run the full mode to see the other outcome.
+# The numbers above say how the shipped model fares on that second question; the printed ratios, not this text,
+# are the record.
 #
 # ## Different priors, the same shape
 #
@@ -502,7 +523,7 @@ plt.show()
 
 # %%
 priors = {"uniform": {}, "gaussian": {}, "fixed": {"points": torch.zeros(3, device=device)}}
-from_priors = {name: decode(inputs, 2048, prior=name, seed=1, **kw) for name, kw in priors.items()}
+from_priors = {name: decode(inputs, 2048, seed=1, prior=name, prior_kwargs=kw) for name, kw in priors.items()}
 cd_priors = {name: gfcore.metrics.chamfer_distance(pts, dense) for name, pts in from_priors.items()}
 print("Chamfer x 10^4 to the dense ground truth, normalised coordinates:")
 for name, kw in priors.items():
@@ -514,9 +535,9 @@ for name, kw in priors.items():
 starts = [gfcore.sampling.prior(name, (1, 2048, 3), generator=torch.Generator(device=device).manual_seed(1),
                                 device=device, **kw)[0] for name, kw in priors.items()]
 starts[2] = starts[2] + 0.02 * torch.randn(starts[2].shape, device=device)   # visible as a small blob
-rows = [gfcore.viz.render_clouds(starts, titles=[f"prior: {n}" for n in priors], window_size=(240, 240),
+rows = [gfcore.viz3d.render_clouds(starts, titles=[f"prior: {n}" for n in priors], window_size=(240, 240),
                                  point_size=2.0, distance=10.0, elevation=20.0),
-        gfcore.viz.render_clouds([from_priors[name][1] for name in priors], titles=["after Langevin"] * 3,
+        gfcore.viz3d.render_clouds([from_priors[name][1] for name in priors], titles=["after Langevin"] * 3,
                                  window_size=(240, 240), point_size=2.5, **RENDER)]
 fig, axes = plt.subplots(2, 1, figsize=(7.2, 5.0))
 for ax, img in zip(axes, rows):
@@ -541,14 +562,14 @@ plt.show()
 # %%
 gen = torch.Generator(device=device).manual_seed(2)
 x0 = gfcore.sampling.prior("uniform", (1, 2048, 3), generator=gen, device=device)
-_, trajectory = gfcore.sampling.annealed_langevin(gfcore.models.fuse.fast_score_fn(model, z[1:2]), x0, ladder,
+_, trajectory = gfcore.sampling.annealed_langevin(gfcore.models.fold.fast_score_fn(model, z[1:2]), x0, ladder,
                                                   steps_per_sigma=STEPS_PER_SIGMA, generator=gen,
                                                   return_trajectory=True)
 levels = [0, 1, 3, 5, 7, 9]
 frames = [trajectory[0, 0]] + [trajectory[(lv + 1) * STEPS_PER_SIGMA, 0] for lv in levels[1:]]
-image = gfcore.viz.render_clouds(frames, titles=["prior"] + [f"sigma = {ladder[lv]:.3g}" for lv in levels[1:]],
+image = gfcore.viz3d.render_clouds(frames, titles=["prior"] + [f"sigma = {ladder[lv]:.3g}" for lv in levels[1:]],
                                  ncols=6, window_size=(220, 220), point_size=2.0, distance=7.0, elevation=20.0)
-gfcore.viz.show_image(image, title="Figure 5.6 - annealed Langevin dynamics, end of selected noise levels")
+gfcore.viz3d.show_image(image, title="Figure 5.6 - annealed Langevin dynamics, end of selected noise levels")
 plt.show()
 
 # %% [markdown]
@@ -573,7 +594,7 @@ plt.show()
 #
 # ## Exercises
 #
-# 1. Train with `block="cbn"` and `n_blocks=gfcore.config.choose(fast=3, full=16)` (the paper's conditional batch
+# 1. Train with `block="cbn"` and `n_blocks=gfcore.mode.choose(fast=3, full=16)` (the paper's conditional batch
 #    norm) and compare the test Chamfer distance. *Check:* count the parameters first; the official 16-block
 #    cbn model has 4.39M.
 # 2. Encode only 64, then 32 points, and decode 2,048. Where does the reconstruction break? *Check:* plot
@@ -586,18 +607,18 @@ plt.show()
 
 # %%
 # The science this chapter showed; nbval fails the build if it stops being true.
-CD_BOUND = 0.1            # test-set reconstruction Chamfer, original coordinates (loose: the fast mode's blurry model)
+CD_RATIO_BOUND = 3.0      # shipped model: held-out Chamfer within 3x the oracle (the 2x goal is not met yet)
 UPSAMPLE_FACTOR = 1.5     # upsampled vs 2048-point reconstruction, Chamfer to the dense ground truth
 PRIOR_BOUND = 0.15        # every prior's Chamfer to the dense ground truth, normalised coordinates
-print(f"test Chamfer {cd_test:.2e} (bound {CD_BOUND:.0e}), untrained {cd_untrained:.2e}, oracle {cd_oracle:.2e}")
+print(f"shipped model: CD {cd_ratio:.2f}x the oracle (bound {CD_RATIO_BOUND}), EMD {emd_ratio:.2f}x; category "
+      f"{category_acc:.0%}, own shape {own_rate:.0%}; card: {card['metrics']['CD_over_oracle']:.2f}x")
 print(f"upsampled {tuple(upsampled.shape)} from {tuple(sparse.shape)}; Chamfer to dense {cd_upsampled.mean():.2e} "
       f"vs 2048-point reconstruction {cd_recon_2048.mean():.2e} (ratio "
       f"{cd_upsampled.mean() / cd_recon_2048.mean():.2f}, bound {UPSAMPLE_FACTOR})")
 print("worst shape per prior:", {k: f"{float(v.max()):.2e}" for k, v in cd_priors.items()},
       f"(bound {PRIOR_BOUND:.0e})")
-assert cd_test < CD_BOUND, cd_test
-assert cd_test < 0.01 * cd_untrained, (cd_test, cd_untrained)
-assert cd_oracle < cd_test, (cd_oracle, cd_test)
+assert cd_ratio < CD_RATIO_BOUND and card["metrics"]["CD_over_oracle"] < CD_RATIO_BOUND, (cd_ratio, card["metrics"])
+assert category_acc >= 0.95 and own_rate >= 0.8, (category_acc, own_rate)
 assert upsampled.shape[1] == NUM_DENSE > sparse.shape[1]
 assert cd_upsampled.mean() < UPSAMPLE_FACTOR * cd_recon_2048.mean(), (cd_upsampled.mean(), cd_recon_2048.mean())
 assert all(float(cd.max()) < PRIOR_BOUND for cd in cd_priors.values()), cd_priors

@@ -31,3 +31,25 @@ def test_build_dataset_registry(pc15k):
 def test_dataset_arguments_are_checked_up_front(name, kwargs, error, match):
     with pytest.raises(error, match=match):
         gd.build_dataset(name, "train", **kwargs)
+
+
+def test_view_gives_the_other_pool_of_the_same_shapes():
+    import torch
+
+    ds = gd.build_dataset("shapes3d", "val", categories=["chair", "lamp"], num_points=64, shapes_per_category=20)
+    assert (ds.pool, ds.sample) == ("test", "first")
+    inputs = ds.view(pool="train", num_points=128)
+    assert (inputs.pool, inputs.sample, inputs.num_points, len(inputs)) == ("train", "first", 128, len(ds))
+    assert (ds.pool, ds.num_points) == ("test", 64)                          # the original is unchanged
+    a, b = inputs[3], ds[3]
+    assert a["idx"] == b["idx"] and a["label"] == b["label"]
+    assert torch.equal(a["shift"], b["shift"]) and torch.equal(a["scale"], b["scale"])
+    assert not torch.equal(a["points"][:64], b["points"])                     # another sample of the same shape
+    full = torch.from_numpy(ds.raw_cloud(3))
+    torch.testing.assert_close(a["points"] * a["scale"] + a["shift"], full[:128])
+    torch.testing.assert_close(ds.view(pool="train")[3]["points"], a["points"][:64])
+    assert ds.view(sample="random")[3]["points"].shape == (64, 3)
+    with pytest.raises(ValueError, match="exceeds the test pool"):
+        ds.view(num_points=6000)
+    with pytest.raises(ValueError, match="pool must be one of"):
+        ds.view(pool="val")

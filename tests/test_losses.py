@@ -56,7 +56,7 @@ def test_optimal_score_beats_random_network():
         net = ToyScoreNet(hidden=32, depth=2)
         for weighting in ("ncsn", "shapegf"):
             g = torch.Generator().manual_seed(1000 + seed)
-            closed = losses.dsm_loss(lambda x, s: fields.smoothed_score(x, points, s), points, sigmas,
+            closed = losses.dsm_loss(lambda x, s, points=points: fields.smoothed_score(x, points, s), points, sigmas,
                                      weighting=weighting, generator=_clone(g))
             with torch.no_grad():
                 learned = losses.dsm_loss(net, points, sigmas, weighting=weighting, generator=_clone(g))

@@ -7,7 +7,7 @@ from data_helpers import check_item
 from gfcore.data import normalize, shapenet
 
 
-def test_pc15k_pools_and_normalisation(pc15k):
+def test_pc15k_pools_and_normalization(pc15k):
     train = shapenet.ShapeNetPC15k(pc15k, categories=("airplane",), split="train", num_points=100)
     assert len(train) == 3 and train.sample == "random" and train.pool == "train"
     item = train[0]

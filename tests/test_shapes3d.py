@@ -70,7 +70,7 @@ def test_shapes3d_eval_fixed_and_splits_disjoint():
     assert len(ranges["train"] | ranges["val"] | ranges["test"]) == 20
 
 
-def test_shapes3d_global_normalisation_uses_train_stats():
+def test_shapes3d_global_normalization_uses_train_stats():
     kw = dict(categories="mug", num_points=64, shapes_per_category=10, normalize="global")
     train = shapes3d.Shapes3D(split="train", **kw)
     test = shapes3d.Shapes3D(split="test", **kw)
@@ -86,7 +86,7 @@ def test_shapes3d_global_normalisation_uses_train_stats():
 
 
 def test_shapes3d_errors():
-    with pytest.raises(ValueError, match="category"):
+    with pytest.raises(ValueError, match="unknown categories entry 'sofa'"):
         shapes3d.Shapes3D(categories=("sofa",))
     with pytest.raises(ValueError, match="split"):
         shapes3d.Shapes3D(split="valid")

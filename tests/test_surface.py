@@ -139,10 +139,16 @@ def test_render_depth_of_a_sphere(sphere):
     assert image.depth.shape == (1, 12, 16) and image.normals.shape == (1, 12, 16, 3)
     o, d = surface.camera_rays((12, 16), distance=3.0, fov=40.0, device="cpu", dtype=torch.float64)
     closest = (o - (o * d).sum(-1, keepdim=True) * d).norm(dim=-1).reshape(12, 16)   # ray-centre distance
-    assert image.hit[0][closest < R - 0.05].all() and not image.hit[0][closest > R + 0.05].any()
+    # a hit can also be declared where the ray crosses within sigma of the surface: silhouettes grow <= sigma
+    assert image.hit[0][closest < R - 0.05].all() and not image.hit[0][closest > R + 1.5 * SIGMA].any()
     assert 0.1 < image.hit[0].float().mean() < 0.3                           # pi R^2 over the view: 0.18
-    # depth at the central pixels: the eye is 3 from the centre
-    assert abs(float(image.depth[0][closest < 0.1].mean()) - (3.0 - R)) < 0.02
+    # depth where the ray meets the sphere (tca: distance along the ray to its closest approach to the centre)
+    tca = -(o * d).sum(-1).reshape(12, 16)
+    inside = closest < R - 0.1
+    cos = (R**2 - closest[inside] ** 2).sqrt() / R                         # of the angle of incidence
+    expected = tca[inside] - cos * R
+    # radial error: curvature bias plus ripple; along an oblique ray it grows as 1 / cos
+    assert ((image.depth[0][inside] - expected).abs() * cos).max() < SIGMA**2 / R + RIPPLE
 
 
 # ---------------------------------------------------------------- marching cubes
@@ -168,8 +174,13 @@ def test_chunked_grid_equals_unchunked(sphere, grids):
     _, score_fn = sphere
     kw, dense = grids
     assert dense.shape == (1, 28, 28, 28)
-    torch.testing.assert_close(surface.unsigned_distance_grid(score_fn, **kw, chunk_size=333), dense,
+    small = dict(sigma=torch.tensor([SIGMA, 0.1], dtype=torch.float64), resolution=9, bounds=0.9,
+                 num_shapes=2, device="cpu", dtype=torch.float64)
+    whole = surface.unsigned_distance_grid(score_fn, **small, chunk_size=10**6)
+    torch.testing.assert_close(surface.unsigned_distance_grid(score_fn, **small, chunk_size=17), whole,
                                rtol=1e-12, atol=1e-12)
+    one = surface.unsigned_distance_grid(score_fn, **{**small, "sigma": SIGMA, "num_shapes": 1})
+    torch.testing.assert_close(whole[:1], one)                              # batched == one shape
     # grid point [i, j, l] is lo + (i, j, l) * step
     step = 1.8 / 27
     x = torch.tensor([[-0.9 + 3 * step, -0.9 + 20 * step, -0.9 + 9 * step]], dtype=torch.float64)
@@ -185,14 +196,14 @@ def test_narrow_band_is_exact_in_the_band(sphere, grids):
     assert near.sum() > 1000
     torch.testing.assert_close(narrow[near], dense[near], rtol=1e-12, atol=1e-12)
     assert (narrow[~near] > band).all() and (narrow <= dense + 1e-12).all()   # lower bounds elsewhere
-    assert (narrow != dense).sum() > 0.2 * narrow.numel()                     # ... and skipped: cheaper
+    assert (narrow != dense).sum() > 0.15 * narrow.numel()                    # ... and skipped: cheaper
 
 
 def test_marching_cubes_of_a_sphere_is_closed_and_on_the_sphere(sphere, grids):
     _, score_fn = sphere
     kw, dense = grids
     level = 2 * 1.8 / 27
-    verts, faces = surface.marching_cubes(score_fn, **kw)
+    verts, faces = surface.mesh_from_grid(dense[0], bounds=0.9, level=level, dtype=torch.float64)
     assert verts.dtype == torch.float64 and faces.dtype == torch.int64 and faces.shape[1] == 3
     closed, euler = _edges_closed_and_euler(verts, faces)
     assert closed and euler == 2                                              # one closed sphere
@@ -202,18 +213,42 @@ def test_marching_cubes_of_a_sphere_is_closed_and_on_the_sphere(sphere, grids):
     normal = torch.linalg.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     assert ((normal * tri.mean(1)).sum(-1) > 0).all()                        # faces point outward
     # the double surface: both sheets, two closed spheres at R +- level
-    both_v, both_f = surface.marching_cubes(score_fn, **kw, keep="all")
+    both_v, both_f = surface.mesh_from_grid(dense[0], bounds=0.9, level=level, keep="all")
     closed, euler = _edges_closed_and_euler(both_v, both_f)
     assert closed and euler == 4
     radius = both_v.norm(dim=-1)
-    assert (radius < R - 0.5 * level).sum() > 0.3 * len(radius)              # an inner sheet exists
-    # the remedy: outer sheet projected onto the surface along the field
+    inner = radius < R
+    assert inner.sum() > 0.15 * len(radius)                                 # an inner sheet exists, at u = level
+    assert (radius[inner] - (R - level - SIGMA**2 / (R - level))).abs().max() < 0.5 * level
+    # one call: narrow-band grid (the same mesh as the dense grid: same faces), then the remedy, the outer sheet
+    # projected onto the surface along the field
     proj_v, proj_f = surface.marching_cubes(score_fn, **kw, project_steps=2)
     assert torch.equal(proj_f, faces)
-    assert (proj_v.norm(dim=-1) - (R - SIGMA**2 / R)).abs().max() < 0.1 * SIGMA
-    # the narrow band gives the very same mesh as the dense grid (extracted by mesh_from_grid)
-    dense_v, dense_f = surface.mesh_from_grid(dense[0], bounds=0.9, level=level, dtype=torch.float64)
-    assert torch.equal(dense_v, verts) and torch.equal(dense_f, faces)
+    assert (proj_v.norm(dim=-1) - (R - SIGMA**2 / R)).abs().max() < RIPPLE
+
+
+def test_support_removes_unsupported_sheets():
+    """Analytic unsigned distance of two spheres; support on one of them keeps only its sheet."""
+    k, r = 41, 0.25                   # spheres 0.6 apart: more than the support's reach (3 level + 2 steps)
+    axis = torch.linspace(-1.0, 1.0, k, dtype=torch.float64)
+    grid = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), dim=-1)
+    centres = torch.tensor([[-0.55, 0.0, 0.0], [0.55, 0.0, 0.0]], dtype=torch.float64)
+    volume = ((grid[..., None, :] - centres).norm(dim=-1) - r).abs().amin(dim=-1)       # (K, K, K)
+    level = 2 * 2.0 / (k - 1)
+    both_v, both_f = surface.mesh_from_grid(volume, bounds=1.0, level=level)
+    assert _edges_closed_and_euler(both_v, both_f) == (True, 4)                        # two closed spheres
+    support = _sphere(500, radius=r, centre=(-0.55, 0.0, 0.0))
+    both_spheres = torch.cat([support, support + torch.tensor([1.1, 0.0, 0.0], dtype=torch.float64)])
+    same = surface.mesh_from_grid(volume, bounds=1.0, level=level, support=both_spheres)
+    assert torch.equal(same[0], both_v) and torch.equal(same[1], both_f)           # full support: no change
+    one_v, one_f = surface.mesh_from_grid(volume, bounds=1.0, level=level, support=support)
+    assert _edges_closed_and_euler(one_v, one_f) == (True, 2)                          # one sphere left
+    used = one_v[one_f.unique()].double()
+    assert ((used - centres[0]).norm(dim=-1) - (r + level)).abs().max() < 0.5 * level
+    with pytest.raises(ValueError, match="support_radius"):
+        surface.mesh_from_grid(volume, bounds=1.0, level=level, support=support, support_radius=0.5 * level)
+    with pytest.raises(ValueError, match="support"):
+        surface.mesh_from_grid(volume, bounds=1.0, level=level, support=support[:, :2])
 
 
 # ---------------------------------------------------------------- files, pyvista
@@ -244,30 +279,30 @@ def test_write_mesh_round_trip(tmp_path, suffix):
     assert mesh.n_points == 4 and mesh.n_cells == 4
 
 
-def test_headless_render_of_an_extracted_mesh(sphere, tmp_path):
+def test_headless_render_of_an_extracted_mesh(grids, tmp_path):
     """pyvista off-screen (EGL, as gfcore.viz3d): the file is written and the sphere's pixels are in frame."""
     pv = pytest.importorskip("pyvista")
     os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
-    _, score_fn = sphere
-    verts, faces = surface.marching_cubes(score_fn, sigma=SIGMA, resolution=20, bounds=0.9, device="cpu")
+    verts, faces = surface.mesh_from_grid(grids[1][0], bounds=0.9, level=2 * 1.8 / 27)
     mesh = surface.to_polydata(verts, faces)
     assert mesh.n_points == len(verts) and mesh.n_cells == len(faces)
     path = tmp_path / "sphere.png"
     try:
-        plotter = pv.Plotter(off_screen=True, window_size=(120, 100))
+        plotter = pv.Plotter(off_screen=True, window_size=(100, 100))
         plotter.set_background("white")
         plotter.add_mesh(mesh, color="red")
         plotter.camera_position = [(0.0, 0.0, 4.0), (0.0, 0.0, 0.0), (0.0, 1.0, 0.0)]
-        plotter.screenshot(str(path))
+        image = plotter.screenshot(str(path), return_img=True)
         plotter.close()
     except Exception as err:  # pragma: no cover - depends on the machine's OpenGL
         pytest.skip(f"pyvista cannot render off-screen here: {type(err).__name__}: {err}")
     assert path.stat().st_size > 0
-    image = np.asarray(pv.read(str(path)).point_data.active_scalars).reshape(100, 120, -1)[::-1, :, :3]
+    assert pv.read(str(path)).n_points == 100 * 100                          # the file is the image
     red = (image[..., 0] > 150) & (image[..., 1] < 120)
     rows, cols = np.nonzero(red)
-    assert 0.1 < red.mean() < 0.8                                             # the sphere fills part of it
-    assert abs(rows.mean() - 50) < 5 and abs(cols.mean() - 60) < 5             # ... centred in the frame
+    assert 0.05 < red.mean() < 0.8                                            # the sphere fills part of it
+    assert 0 < rows.min() and rows.max() < 99 and 0 < cols.min() and cols.max() < 99   # ... all in frame
+    assert rows.min() < 50 < rows.max() and cols.min() < 50 < cols.max()     # ... around the centre
 
 
 def test_import_loads_no_plotting_library():
@@ -365,12 +400,19 @@ def test_mesh_from_model_with_a_stand_in_model(sphere):
             return lambda x, s: fields.smoothed_score(x, points, s, method="direct")
 
     model = Closed().train()
-    verts, faces = surface.mesh_from_model(model, points=points[None], sigma=SIGMA, resolution=20, bounds=0.9,
-                                           dtype=torch.float64)
+    verts, faces = surface.mesh_from_model(model, points=points[None], sigma=SIGMA, resolution=16, bounds=1.0,
+                                           num_support=0, dtype=torch.float64)
     assert model.training
-    assert (verts.norm(dim=-1) - R).abs().max() < 0.1 * SIGMA + SIGMA**2 / R
+    assert (verts.norm(dim=-1) - R).abs().max() < RIPPLE + SIGMA**2 / R
     with pytest.raises(ValueError, match="exactly one"):
         surface.mesh_from_model(model, sigma=SIGMA)
     with pytest.raises(ValueError, match="one shape"):
         surface.mesh_from_model(model, points=torch.stack([points, points]), sigma=SIGMA)
+    with pytest.raises(ValueError, match="num_support"):
+        surface.mesh_from_model(model, points=points, sigma=SIGMA, num_support=-1)
+    # with support from the model's samples (here: the sphere's own points), the same sphere
+    model.decode = lambda z, n, generator=None: points[None, :n]
+    supported = surface.mesh_from_model(model, points=points, sigma=SIGMA, resolution=16, bounds=1.0,
+                                        num_support=4000, dtype=torch.float64)
+    assert torch.equal(supported[1], faces)
     assert math.isfinite(float(verts.sum()))

@@ -11,8 +11,7 @@ import torch
 from train_helpers import tiny
 
 from gfcore.models import ShapeGF
-from gfcore.train import load_checkpoint
-from gfcore.train import distributed
+from gfcore.train import distributed, load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 

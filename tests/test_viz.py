@@ -102,6 +102,8 @@ def test_animate_trajectory_capped_and_html():
     fig = anim._fig
     html = viz.to_html(anim).data
     assert "<script" in html
+    assert "font-awesome" in anim.to_jshtml()                          # matplotlib links a CDN stylesheet ...
+    assert "<link" not in html and "http" not in html.split("<script")[0]  # ... which the book's player drops
     assert _num_frames(html) == viz.MAX_FRAMES
     assert not plt.fignum_exists(fig.number)  # closed: no duplicate static image
     small = viz.animate_trajectory(traj[:5], figsize=(1.5, 1.5), dpi=30, max_frames=10)

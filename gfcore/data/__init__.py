@@ -1,7 +1,8 @@
 """Shapes as point clouds: procedural 2D outlines and glyphs (``shapes2d``), real handwritten digits
-(``digits2d``), printed characters in several fonts (``glyphs2d``), a procedural 3D shape family
-(``shapes3d``), mesh surface sampling and bundled meshes (``meshes``), the ShapeNetCore.v2.PC15k loader
-(``shapenet``), and the normalisations they share (``normalize``).
+(``digits2d``), printed characters in several fonts (``glyphs2d``), surfaces with exact areas and the one
+triangle sampler (``primitives``), a procedural 3D shape family built from them (``shapes3d``), mesh surface
+sampling and bundled meshes (``meshes``), the ShapeNetCore.v2.PC15k loader (``shapenet``), and the
+normalisations they share (``normalize``).
 
 Every dataset follows one contract (``gfcore.data.base``): items are dicts ``{"points": (N, d), "shift": (1,
 d), "scale": (1, 1), "idx": int, "label": int}`` with ``raw = points * scale + shift``; training splits draw
@@ -10,7 +11,7 @@ builds one by name from :data:`DATASETS`.
 
 Taught in chapters 1 and 4 (2D shapes, glyphs and digits), 5 (3D shapes) and 10 (ShapeNet).
 """
-from gfcore.data import base, digits2d, glyphs2d, meshes, normalize, shapenet, shapes2d, shapes3d
+from gfcore.data import base, digits2d, glyphs2d, meshes, normalize, primitives, shapenet, shapes2d, shapes3d
 from gfcore.data.base import PointCloudDataset
 from gfcore.data.digits2d import Digits2D
 from gfcore.data.glyphs2d import Glyphs2D
@@ -41,6 +42,6 @@ def build_dataset(name: str, split: str = "train", **kwargs) -> PointCloudDatase
     return DATASETS[name](split=split, **kwargs)
 
 
-__all__ = ["DATASETS", "Digits2D", "Glyphs2D", "PointCloudDataset", "ShapeNetPC15k", "Shapes3D", "base", "build_dataset",
-           "bundled_mesh", "digits2d", "glyphs2d", "meshes", "normalize", "sample_mesh", "shapenet", "shapes2d",
-           "shapes3d"]
+__all__ = ["DATASETS", "Digits2D", "Glyphs2D", "PointCloudDataset", "ShapeNetPC15k", "Shapes3D", "base",
+           "build_dataset", "bundled_mesh", "digits2d", "glyphs2d", "meshes", "normalize", "primitives",
+           "sample_mesh", "shapenet", "shapes2d", "shapes3d"]

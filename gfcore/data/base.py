@@ -30,6 +30,7 @@ Taught in chapters 4, 5 and 10.
 """
 from __future__ import annotations
 
+import copy
 import operator
 from collections.abc import Mapping
 
@@ -67,19 +68,11 @@ class PointCloudDataset(Dataset):
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
         self.split = split
-        self.num_points = num_points
         self.normalize = normalize
-        self.sample = ("random" if split == "train" else "first") if sample == "auto" else sample
-        self.pool = ("train" if split == "train" else "test") if pool == "auto" else pool
         self.seed = int(seed)
         self.cloud_size = cloud_size
         self.pools = dict(pools)
-        self._slice = self.pools[self.pool]
-        pool_size = len(range(cloud_size)[self._slice])
-        if self.sample == "first" and num_points > pool_size:
-            raise ValueError(f"num_points={num_points} exceeds the {self.pool} pool of {pool_size} points "
-                             "(sample='first' takes distinct points; sample='random' draws with replacement)")
-        self.pool_size = pool_size
+        self._choose_points(split, num_points, sample, pool)
         self.generator = generator
         self._worker_gen: tuple[int, torch.Generator] | None = None
         self._cache_enabled = cache
@@ -93,6 +86,52 @@ class PointCloudDataset(Dataset):
             self.stats = {"shift": shift.float().reshape(1, -1), "scale": scale.float().reshape(1, 1)}
         elif stats is not None:
             raise ValueError(f"stats are only used with normalize='global', got normalize={normalize!r}")
+
+    def _choose_points(self, split: str, num_points: int, sample: str, pool: str) -> None:
+        """Set ``num_points``, ``sample`` and ``pool`` (resolving ``"auto"`` by ``split``) and the pool's slice."""
+        self.num_points = num_points
+        self.sample = ("random" if split == "train" else "first") if sample == "auto" else sample
+        self.pool = ("train" if split == "train" else "test") if pool == "auto" else pool
+        self._slice = self.pools[self.pool]
+        pool_size = len(range(self.cloud_size)[self._slice])
+        if self.sample == "first" and num_points > pool_size:
+            raise ValueError(f"num_points={num_points} exceeds the {self.pool} pool of {pool_size} points "
+                             "(sample='first' takes distinct points; sample='random' draws with replacement)")
+        self.pool_size = pool_size
+
+    def view(self, *, pool: str | None = None, sample: str | None = None,
+             num_points: int | None = None) -> PointCloudDataset:
+        """The same shapes (split, order, normalisation, statistics, seed, labels) with another pool, sampling
+        or number of points; ``None`` keeps this dataset's choice.
+
+        The official auto-encoding protocol encodes ``view(pool="train", sample="first")`` and scores the
+        reconstruction against ``view(pool="test", sample="first")`` (see :mod:`gfcore.evaluation`).
+
+        Args:
+            pool: ``"train"``, ``"test"`` or ``"auto"``.
+            sample: ``"random"``, ``"first"`` or ``"auto"``.
+            num_points: points per item.
+
+        Returns:
+            A new dataset of this type; this one is unchanged.
+
+        Raises:
+            ValueError, TypeError: as the constructor (unknown pool or sampling, ``num_points`` beyond the pool).
+
+        Taught in chapter 6 (Measuring quality).
+        """
+        pool = self.pool if pool is None else pool
+        sample = self.sample if sample is None else sample
+        num_points = self.num_points if num_points is None else num_points
+        _checks.int_at_least("num_points", num_points, 1)
+        _checks.choice("sample", sample, SAMPLES)
+        _checks.choice("pool", pool, POOLS)
+        out = copy.copy(self)
+        out._choose_points(self.split, num_points, sample, pool)
+        if out._slice != self._slice:
+            out._cache = {}          # the cache holds normalised pools
+        out._worker_gen = None
+        return out
 
     # -- to implement ---------------------------------------------------------------------------------------
     def _full_cloud(self, index: int) -> np.ndarray:
@@ -115,7 +154,7 @@ class PointCloudDataset(Dataset):
         :func:`normalize.global_stats`)."""
         return _norm.global_stats(self._full_cloud(i) for i in range(len(self)))
 
-    def _normalised_pool(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _normalized_pool(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         hit = self._cache.get(index)
         if hit is not None:
             return hit
@@ -149,7 +188,7 @@ class PointCloudDataset(Dataset):
         if not -n <= index < n:
             raise IndexError(f"index {index} out of range for a dataset of {n} items")
         index = int(index % n)
-        pool, shift, scale = self._normalised_pool(index)
+        pool, shift, scale = self._normalized_pool(index)
         if self.sample == "random":
             choice = torch.randint(pool.shape[0], (self.num_points,), generator=self._draw_generator())
             points = pool[choice]

@@ -33,7 +33,7 @@ SPLIT_SEED = 2020
 SPLIT_FRACTIONS = {"train": (0.0, 0.8), "val": (0.8, 0.9), "test": (0.9, 1.0)}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_images(source: str = "mnist") -> tuple[np.ndarray, np.ndarray]:
     """All images and labels of a bundled source: ``(S, H, W)`` float32 intensities in [0, 1], ``(S,)`` int64.
 

@@ -56,15 +56,16 @@ def _triangles(vertices, faces) -> tuple[np.ndarray, torch.dtype]:
 
 
 def triangle_areas(vertices, faces) -> torch.Tensor:
-    """Areas of the triangles of a mesh: ``(F,)`` float64 from ``vertices`` ``(V, 3)`` and ``faces`` ``(F, 3)``.
+    """Areas of the triangles of a mesh: ``(F,)`` in ``vertices``' floating dtype (float64 for integer vertices),
+    from ``vertices`` ``(V, 3)`` and ``faces`` ``(F, 3)``.
 
     Raises:
         TypeError, ValueError: malformed arrays, indices out of range, NaN/inf vertices.
 
     Taught in chapter 10.
     """
-    tri, _ = _triangles(vertices, faces)
-    return torch.from_numpy(primitives.triangle_areas(tri))
+    tri, dtype = _triangles(vertices, faces)
+    return torch.from_numpy(primitives.triangle_areas(tri)).to(dtype)
 
 
 def sample_mesh(vertices, faces, num_points: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -230,3 +230,53 @@ def normalize(points, mode: str, stats: Mapping | None = None):
 def denormalize(points, shift, scale):
     """Undo a normalisation: ``points * scale + shift`` (any broadcastable shapes, tensors or arrays)."""
     return points * scale + shift
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Evaluation protocols (chapter 6): which normalisation a published table used, and where its metrics are taken.
+# ---------------------------------------------------------------------------------------------------------------
+PROTOCOLS = {
+    "pointflow": (
+        "PointFlow's generation protocol: one category; every cloud normalised by one per-axis mean and one scalar "
+        "std computed over the training split (global_stats); metrics on de-normalised (original) coordinates; "
+        "references = the val split, one generated cloud per reference, 2048 points each"),
+    "shape_bbox": (
+        "per-shape bounding-box protocol (DPM's, and ShapeGF's numbers in DPM's table): every generated and "
+        "reference cloud is scaled into its own box (centre 0, longest side spanning [-1, 1]) before the metrics"),
+    "shapegf_autoencoding": (
+        "ShapeGF's official auto-encoding protocol: encode the first 2048 points of each shape's train pool, compare "
+        "the reconstruction with the first 2048 points of its test pool, in original coordinates (the per-shape "
+        "normalisation undone); CD x1e4, EMD x1e2, beside the oracle (train-pool sample against test-pool sample)"),
+}
+
+
+def protocol_coordinates(points, protocol: str, *, shift=None, scale=None):
+    """Clouds in the coordinates a protocol computes its metrics in (see :data:`PROTOCOLS`).
+
+    - ``"pointflow"`` and ``"shapegf_autoencoding"``: the original coordinates, ``points * scale + shift``
+      (``shift``/``scale`` from the data set's items, or :func:`global_stats` of the training split for PointFlow).
+    - ``"shape_bbox"``: every cloud scaled into its own bounding box (:func:`shape_bbox`); ``shift`` and ``scale``
+      are not needed, since a box normalisation undoes any shift and uniform scale.
+
+    Args:
+        points: ``(N, d)`` or ``(B, N, d)`` clouds (tensor or array), as a model or data set gives them.
+        protocol: a key of :data:`PROTOCOLS`.
+        shift, scale: the normalisation to undo (``(1, d)``/``(B, 1, d)`` and ``(1, 1)``/``(B, 1, 1)``).
+
+    Returns:
+        The clouds in the protocol's coordinates, same type and shape as ``points``.
+
+    Raises:
+        ValueError: unknown ``protocol``, missing ``shift``/``scale``, or a bad cloud.
+
+    Taught in chapter 6 (Measuring quality).
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {list(PROTOCOLS)}, got {protocol!r}")
+    t = _check(points)
+    if protocol == "shape_bbox":
+        return shape_bbox(t)[0]
+    if shift is None or scale is None:
+        raise ValueError(f"protocol {protocol!r} computes metrics in original coordinates: pass the shift and "
+                         "scale that normalised the clouds (data set items carry them; global_stats for PointFlow)")
+    return denormalize(t, shift, scale)

@@ -30,8 +30,21 @@ import torch
 
 from gfcore import _checks
 from gfcore.data.base import PointCloudDataset
-from gfcore.data.primitives import (Ellipsoid, Frustum, Primitive, Torus, TriangleMesh, box, cylinder,
-                                    frame_from_axis, hexahedron, rot_x, rot_y, sample_primitives, sphere)
+from gfcore.data.primitives import (
+    Ellipsoid,
+    Frustum,
+    Primitive,
+    Torus,
+    TriangleMesh,
+    box,
+    cylinder,
+    frame_from_axis,
+    hexahedron,
+    rot_x,
+    rot_y,
+    sample_primitives,
+    sphere,
+)
 
 CATEGORIES = ("chair", "table", "airplane", "lamp", "mug", "bottle")
 CLOUD_SIZE = 15000

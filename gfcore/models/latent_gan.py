@@ -22,7 +22,7 @@ GENERATION_LADDER = (1.0, 0.01, 5)
 
 
 def generation_sigmas(*, device=None, dtype=torch.float32) -> torch.Tensor:
-    """The official generation ladder ``(1, 0.316, 0.1, 0.0316, 0.01)`` (the auto-encoder trains on 10 levels).
+    """The official generation ladder ``(1, 0.316, 0.1, 0.0316, 0.01)`` (auto-encoding uses 10 levels).
 
     Returns:
         ``(5,)`` descending tensor on ``device``.
@@ -69,15 +69,17 @@ class _ConfigMixin:
             raise TypeError(f"config must be a dict, got {type(config).__name__}")
         unknown = sorted(set(config) - set(cls.CONFIG_KEYS))
         if unknown:
-            raise ValueError(f"unknown {cls.__name__} config keys {unknown}; valid keys: {list(cls.CONFIG_KEYS)}")
+            raise ValueError(f"unknown {cls.__name__} config keys {unknown}; "
+                             f"valid keys: {list(cls.CONFIG_KEYS)}")
         return cls(**config)
 
 
 class LatentGenerator(_ConfigMixin, nn.Module):
-    """The latent GAN's generator: Gaussian noise ``n ~ N(0, I)`` to a latent code ``z = G(n)`` (ShapeGF Sec. 3.5).
+    """The latent GAN's generator: noise ``n ~ N(0, I)`` to a latent code ``z = G(n)`` (ShapeGF Sec. 3.5).
 
-    A plain MLP, ``noise_dim -> hidden[0] -> ... -> zdim``, ReLU after every hidden layer, no normalisation and no
-    output activation. The official configs: ``noise_dim = zdim = 128``, ``hidden = (256, 256)`` (99k parameters).
+    A plain MLP, ``noise_dim -> hidden[0] -> ... -> zdim``, ReLU after every hidden layer, no normalisation
+    and no output activation. The official configs: ``noise_dim = zdim = 128``, ``hidden = (256, 256)``
+    (131,712 parameters).
 
     Args:
         zdim: size of the latent codes it produces (the auto-encoder's ``zdim``).
@@ -106,7 +108,7 @@ class LatentGenerator(_ConfigMixin, nn.Module):
         self.zdim, self.noise_dim, self.hidden = zdim, noise_dim, hidden
         self.config = {"zdim": zdim, "noise_dim": noise_dim, "hidden": list(hidden)}
         widths = (noise_dim, *hidden)
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
         self.out = nn.Linear(widths[-1], zdim)
 
     def forward(self, noise: torch.Tensor) -> torch.Tensor:
@@ -117,8 +119,9 @@ class LatentGenerator(_ConfigMixin, nn.Module):
         return self.out(h)
 
     def sample(self, num_shapes: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw ``num_shapes`` latent codes: noise from ``N(0, I)`` through the network (gradients flow; wrap in
-        ``torch.no_grad()`` to sample only).
+        """Draw ``num_shapes`` latent codes: noise from ``N(0, I)`` through the network.
+
+        Gradients flow (training uses it); wrap in ``torch.no_grad()`` to sample only.
 
         Args:
             num_shapes: how many codes.
@@ -135,16 +138,17 @@ class LatentGenerator(_ConfigMixin, nn.Module):
         num_shapes = _checks.positive_int("num_shapes", num_shapes)
         param = self.out.weight
         _check_generator(generator, param.device)
-        noise = torch.randn(num_shapes, self.noise_dim, generator=generator, device=param.device, dtype=param.dtype)
+        noise = torch.randn(num_shapes, self.noise_dim, generator=generator, device=param.device,
+                            dtype=param.dtype)
         return self(noise)
 
 
 class LatentCritic(_ConfigMixin, nn.Module):
-    """The latent GAN's critic (the Wasserstein "discriminator"): a latent code ``z`` to one real score ``D(z)``.
+    """The latent GAN's critic (a Wasserstein "discriminator"): a code ``z`` to one real score ``D(z)``.
 
-    A plain MLP, ``zdim -> hidden[0] -> ... -> 1``, LeakyReLU after every hidden layer, no normalisation, no output
-    activation (a Wasserstein critic outputs any real number). The official configs: ``zdim = 128``,
-    ``hidden = (512, 512)``, slope 0.2 (329k parameters).
+    A plain MLP, ``zdim -> hidden[0] -> ... -> 1``, LeakyReLU after every hidden layer, no normalisation, no
+    output activation (a Wasserstein critic outputs any real number). The official configs: ``zdim = 128``,
+    ``hidden = (512, 512)``, slope 0.2 (329,217 parameters).
 
     Args:
         zdim: size of the latent codes it scores.
@@ -175,7 +179,7 @@ class LatentCritic(_ConfigMixin, nn.Module):
         self.zdim, self.hidden, self.negative_slope = zdim, hidden, float(negative_slope)
         self.config = {"zdim": zdim, "hidden": list(hidden), "negative_slope": float(negative_slope)}
         widths = (zdim, *hidden)
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
         self.out = nn.Linear(widths[-1], 1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -192,8 +196,8 @@ def _check_generator(generator, device: torch.device) -> None:
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     if torch.device(generator.device).type != torch.device(device).type:
-        raise ValueError(f"generator is on {generator.device} but the networks are on {device}; create it with "
-                         f"torch.Generator(device={str(device)!r})")
+        raise ValueError(f"generator is on {generator.device} but the networks are on {device}; create it "
+                         f"with torch.Generator(device={str(device)!r})")
 
 
 @torch.no_grad()
@@ -201,11 +205,12 @@ def sample_shapes(autoencoder, latent_generator: LatentGenerator, num_shapes: in
                   generator: torch.Generator | None = None, sigmas: torch.Tensor | None = None,
                   steps_per_sigma: int = 10, batch_size: int | None = None, return_latents: bool = False,
                   **decode_kwargs):
-    """Generate new shapes: ``z = G(n)``, ``n ~ N(0, I)``, then annealed Langevin on the decoder's field of ``z``.
+    """New shapes: ``z = G(n)``, ``n ~ N(0, I)``, decoded by annealed Langevin (ShapeGF Sec. 3.5).
 
-    The official generation recipe: the 5-level ladder :func:`generation_sigmas` (1 to 0.01), 10 steps per level
-    (50 network calls), the uniform prior in ``[-1.5, 1.5]^3`` (see :meth:`gfcore.models.ShapeGF.decode`). The
-    shapes come out in the auto-encoder's normalised space (the space generation metrics are computed in).
+    The official generation recipe: the 5-level ladder :func:`generation_sigmas` (1 to 0.01), 10 steps per
+    level (50 network calls), the uniform prior in ``[-1.5, 1.5]^3`` (see
+    :meth:`gfcore.models.ShapeGF.decode`). The shapes come out in the auto-encoder's normalised space (the
+    space generation metrics are computed in).
 
     Args:
         autoencoder: a trained :class:`~gfcore.models.ShapeGF` (its ``decode`` is used, in eval mode).
@@ -239,10 +244,11 @@ def sample_shapes(autoencoder, latent_generator: LatentGenerator, num_shapes: in
     if not isinstance(latent_generator, LatentGenerator):
         raise TypeError(f"latent_generator must be a LatentGenerator, got {type(latent_generator).__name__}")
     if not hasattr(autoencoder, "decode") or not hasattr(autoencoder, "zdim"):
-        raise TypeError(f"autoencoder must be a ShapeGF (with decode and zdim), got {type(autoencoder).__name__}")
+        raise TypeError(f"autoencoder must be a ShapeGF (with decode and zdim), "
+                        f"got {type(autoencoder).__name__}")
     if latent_generator.zdim != autoencoder.zdim:
-        raise ValueError(f"latent_generator makes codes of size {latent_generator.zdim} but the autoencoder's "
-                         f"zdim is {autoencoder.zdim}")
+        raise ValueError(f"latent_generator makes codes of size {latent_generator.zdim} but the "
+                         f"autoencoder's zdim is {autoencoder.zdim}")
     device = next(autoencoder.parameters()).device
     gen_device = latent_generator.out.weight.device
     if gen_device != device:

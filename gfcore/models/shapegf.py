@@ -12,7 +12,8 @@ from gfcore.losses import dsm_loss
 from gfcore.models.decoder import ScoreDecoder
 from gfcore.models.encoder import PointNetEncoder
 from gfcore.models.fold import fast_score_fn
-from gfcore.sampling import annealed_langevin, prior as make_prior
+from gfcore.sampling import annealed_langevin
+from gfcore.sampling import prior as make_prior
 from gfcore.schedule import geometric_sigmas
 
 

@@ -11,8 +11,14 @@ Files (only when ``out_dir`` is given, only rank 0 writes): ``config.yaml``, ``m
 
 Taught in chapter 4 (Conditional fields in 2D) and chapter 5 (The full 3D model).
 """
-from gfcore.train.checkpoint import (CHECKPOINT_KIND, FORMAT_VERSION, RunDir, load_checkpoint, load_model,
-                                     save_checkpoint)
+from gfcore.train.checkpoint import (
+    CHECKPOINT_KIND,
+    FORMAT_VERSION,
+    RunDir,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+)
 from gfcore.train.config import AutoEncoderConfig
 from gfcore.train.gan import LatentGANConfig, LatentGANResult, load_latent_gan, train_latent_gan
 from gfcore.train.loop import TrainResult, train_autoencoder

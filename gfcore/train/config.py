@@ -38,8 +38,9 @@ class AutoEncoderConfig:
     when set, validation and the returned model use the EMA weights). Speed: ``amp`` (``"auto"``, ``"bf16"``,
     ``"off"``; see :func:`gfcore.train.distributed.autocast_dtype`), ``compile`` (``torch.compile`` the
     decoder), ``tf32``, ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``), ``num_workers``. ``seed`` (official
-    100). Logging: every ``log_every`` steps; reconstruction Chamfer of ``val_shapes`` held-out shapes
-    (``val_num_points`` points, ``val_steps_per_sigma`` Langevin steps per level) every ``val_every`` steps
+    100). Logging: every ``log_every`` steps; reconstruction Chamfer of ``val_shapes`` held-out shapes under the
+    official protocol, beside its oracle (``val_num_points`` points in and as reference, ``val_steps_per_sigma``
+    Langevin steps per level; :func:`gfcore.evaluation.evaluate_reconstruction`) every ``val_every`` steps
     (``None`` off); ``last.pt`` every ``ckpt_every`` steps and at the end.
 
     The official ShapeNet recipe: defaults plus ``epochs=2000`` (one category) and the dataset.

@@ -4,12 +4,13 @@ The auto-encoder is frozen. Its encoder (eval mode) turns every training shape i
 codes are the "real" data of a Wasserstein GAN (Arjovsky et al. 2017) whose generator maps Gaussian noise to
 codes (:class:`~gfcore.models.LatentGenerator`) and whose critic scores codes
 (:class:`~gfcore.models.LatentCritic`). Official recipe: batch 256, one critic step per generator step, Adam
-lr ``1e-4``, betas ``(0.5, 0.9)``, no schedule, and a zero-centred gradient penalty on the real codes of weight 1.
-New shapes are then :func:`gfcore.models.sample_shapes`: a generated code decoded by annealed Langevin.
+lr ``1e-4``, betas ``(0.5, 0.9)``, no schedule, and a zero-centred gradient penalty on the real codes of
+weight 1. New shapes are then :func:`gfcore.models.sample_shapes`: a generated code decoded by annealed
+Langevin.
 
 Files (only when ``out_dir`` is given): ``config.yaml``, ``metrics.jsonl``, ``checkpoints/last.pt`` (kind
-:data:`CHECKPOINT_KIND`; see :class:`~gfcore.train.RunDir`). A checkpoint holds the generator, the critic, both
-optimizers, the real codes and the frozen auto-encoder's weights, so it samples shapes on its own
+:data:`CHECKPOINT_KIND`; see :class:`~gfcore.train.RunDir`). A checkpoint holds the generator, the critic,
+both optimizers, the real codes and the frozen auto-encoder's weights, so it samples shapes on its own
 (:func:`load_latent_gan`) and a resumed run replays the uninterrupted one exactly (every random draw is a pure
 function of ``(seed, step)``).
 
@@ -38,40 +39,43 @@ from gfcore.utils import seed_everything
 
 #: the ``kind`` of a latent-GAN checkpoint (an auto-encoder checkpoint is ``"shapegf-autoencoder"``)
 CHECKPOINT_KIND = "shapegf-latent-gan"
-REQUIRED_KEYS = ("format_version", "kind", "gfcore_version", "step", "total_steps", "config", "generator_config",
-                 "critic_config", "generator", "critic", "opt_generator", "opt_critic", "latents", "autoencoder",
-                 "history")
+REQUIRED_KEYS = ("format_version", "kind", "gfcore_version", "step", "total_steps", "config",
+                 "generator_config", "critic_config", "generator", "critic", "opt_generator", "opt_critic",
+                 "latents", "autoencoder", "history")
 #: gradient penalties: the official zero-centred one, R1 proper, and WGAN-GP's on interpolates
 PENALTIES = ("official", "r1", "wgan-gp")
 
 _FLOAT_KEYS = ("lr", "penalty_weight", "critic_slope")
 _POSITIVE_INTS = ("encode_batch_size", "noise_dim", "critic_steps", "batch_size", "log_every", "val_samples",
                   "ckpt_every")
-# random streams (the second value of mix_seed): noise of the generator step, of the critic step, interpolation
-# weights of WGAN-GP, the validation noise and the validation subset of real codes
+# random streams (the second value of mix_seed): noise of the generator step, of the critic step,
+# interpolation weights of WGAN-GP, the validation noise and the validation subset of real codes
 _GEN_STREAM, _CRITIC_STREAM, _MIX_STREAM, _VAL_STREAM, _VAL_REAL_STREAM = 21, 22, 23, 24, 25
 
 
-# ================================================================================================================
+# ============================================================================================================
 # configuration
-# ================================================================================================================
+# ============================================================================================================
 @dataclass
 class LatentGANConfig:
     """Everything :func:`train_latent_gan` needs; YAML presets with ``stage: gan`` load into it.
 
     ``stage`` is always ``"gan"`` (the CLI dispatches on it). The frozen auto-encoder: ``autoencoder`` (a
     checkpoint file or run folder of :func:`~gfcore.train.train_autoencoder`, or a name of
-    :func:`gfcore.pretrained.available`; ``autoencoder_ema`` picks a checkpoint's EMA weights). The real codes:
-    the encoder's outputs on the ``"train"`` split of ``dataset`` with ``dataset_kwargs`` (``None``: those the
-    auto-encoder was trained on, as its checkpoint or model card records them), each shape's first
+    :func:`gfcore.pretrained.available`; ``autoencoder_ema`` picks a checkpoint's EMA weights). The real
+    codes: the encoder's outputs on the ``"train"`` split of ``dataset`` with ``dataset_kwargs`` (``None``:
+    those the auto-encoder was trained on, as its checkpoint or model card records them), each shape's first
     ``num_points`` pool points, ``encode_batch_size`` shapes at a time. Networks: ``noise_dim``,
     ``generator_hidden``, ``critic_hidden``, ``critic_slope`` (see :class:`~gfcore.models.LatentGenerator`,
-    :class:`~gfcore.models.LatentCritic`). Loss: ``penalty`` (one of :data:`PENALTIES`) with ``penalty_weight``,
-    ``critic_steps`` critic steps per generator step. Optimisation: ``batch_size`` real codes per step, the run
-    length as ``max_steps`` or ``epochs`` (passes over the real codes; one of the two), Adam ``lr`` and
-    ``betas``. ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``), ``seed``. Logging: every ``log_every`` steps; the
-    latent MMD (:func:`latent_mmd`) of ``val_samples`` generated codes against as many real ones every
-    ``val_every`` steps (``None`` off); ``last.pt`` every ``ckpt_every`` steps and at the end.
+    :class:`~gfcore.models.LatentCritic`). Loss: ``penalty`` (one of :data:`PENALTIES`) with
+    ``penalty_weight``, ``critic_steps`` critic steps per generator step. Optimisation: ``batch_size`` real
+    codes per step, the run length as ``max_steps`` or ``epochs`` (passes over the real codes; one of the
+    two), Adam ``lr`` and ``betas``. ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``); ``cpu_threads`` (torch's
+    CPU threads during the training loop, restored afterwards; ``None`` leaves them: these networks are so
+    small that one thread is fastest, and several threads on a busy CPU are several times slower); ``seed``.
+    Logging: every ``log_every`` steps; the latent MMD (:func:`latent_mmd`) of ``val_samples`` generated codes
+    against as many real ones every ``val_every`` steps (``None`` off); ``last.pt`` every ``ckpt_every`` steps
+    and at the end.
 
     The official recipe is the defaults plus ``epochs=10000``.
 
@@ -100,6 +104,7 @@ class LatentGANConfig:
     lr: float = 1e-4
     betas: tuple = (0.5, 0.9)
     device: str = "auto"
+    cpu_threads: int | None = None
     seed: int = 100
     log_every: int = 100
     val_every: int | None = 1000
@@ -125,7 +130,8 @@ class LatentGANConfig:
             self.autoencoder = str(self.autoencoder)   # a Path
         if self.dataset_kwargs is not None:
             if not isinstance(self.dataset_kwargs, dict):
-                raise TypeError(f"dataset_kwargs must be a dict or None, got {type(self.dataset_kwargs).__name__}")
+                raise TypeError(f"dataset_kwargs must be a dict or None, "
+                                f"got {type(self.dataset_kwargs).__name__}")
             self.dataset_kwargs = dict(self.dataset_kwargs)
         self.validate()
 
@@ -135,7 +141,7 @@ class LatentGANConfig:
             raise ValueError(f"stage must be 'gan' for a latent-GAN config, got {self.stage!r}")
         for name in _POSITIVE_INTS:
             _checks.positive_int(name, getattr(self, name))
-        for name in ("max_steps", "epochs", "val_every"):
+        for name in ("max_steps", "epochs", "val_every", "cpu_threads"):
             if getattr(self, name) is not None:
                 _checks.positive_int(name, getattr(self, name))
         if self.max_steps is not None and self.epochs is not None:
@@ -226,17 +232,17 @@ def _resolve_config(config, overrides: dict) -> LatentGANConfig:
     return config
 
 
-# ================================================================================================================
+# ============================================================================================================
 # the losses
-# ================================================================================================================
+# ============================================================================================================
 def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor | None = None, *, kind: str = "official",
                      generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The critic's gradient penalty (differentiable: its graph is kept for the critic's update).
 
     With ``g_b = grad_x D(x)`` at sample ``b``:
 
-    - ``"official"`` (ShapeGF's code; zero-centred, on the real codes): ``(mean_b |g_b|)^2``, the square of the
-      mean gradient norm. By Jensen's inequality it is at most R1.
+    - ``"official"`` (ShapeGF's code; zero-centred, on the real codes): ``(mean_b |g_b|)^2``, the square of
+      the mean gradient norm. By Jensen's inequality it is at most R1.
     - ``"r1"`` (Mescheder et al. 2018, on the real codes, without the 1/2): ``mean_b |g_b|^2``.
     - ``"wgan-gp"`` (Gulrajani et al. 2017, on interpolates ``x = t real + (1 - t) fake``, ``t ~ U(0, 1)`` per
       sample): ``mean_b (|g_b| - 1)^2``.
@@ -283,10 +289,9 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor | None = Non
 @torch.no_grad()
 def latent_mmd(a: torch.Tensor, b: torch.Tensor, *, bandwidth: float | None = None) -> float:
     """Squared maximum mean discrepancy between two sets of codes, with a Gaussian kernel at three scales.
-
-    ``MMD^2 = mean k(a, a') + mean k(b, b') - 2 mean k(a, b)`` (the biased estimator, so it is ``>= 0`` and
-    about ``1 / n`` for two samples of one distribution), ``k`` the average of ``exp(-|x - y|^2 / (2 h^2))`` over
-    ``h in {bandwidth / 2, bandwidth, 2 bandwidth}``. A distance between distributions for monitoring the GAN;
+ ``MMD^2 = mean k(a, a') + mean k(b, b') - 2 mean k(a, b)`` (the biased estimator, so it is ``>= 0`` and about
+``1 / n`` for two samples of one distribution), ``k`` the average of ``exp(-|x - y|^2 / (2 h^2))`` over ``h in
+{bandwidth / 2, bandwidth, 2 bandwidth}``. A distance between distributions for monitoring the GAN;
     not a shape metric (those are in :mod:`gfcore.metrics`).
 
     Args:
@@ -305,7 +310,8 @@ def latent_mmd(a: torch.Tensor, b: torch.Tensor, *, bandwidth: float | None = No
     a = _checks.tensor("a", a, ndims=(2,))
     b = _checks.tensor("b", b, ndims=(2,))
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"a and b must have the same width, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+        raise ValueError(f"a and b must have the same width, got shapes {tuple(a.shape)} and "
+                         f"{tuple(b.shape)}")
     a, b = a.double(), b.to(device=a.device, dtype=torch.float64)
     if bandwidth is None:
         bandwidth = median_distance(b)
@@ -318,8 +324,42 @@ def latent_mmd(a: torch.Tensor, b: torch.Tensor, *, bandwidth: float | None = No
     return float(k(a, a).mean() + k(b, b).mean() - 2 * k(a, b).mean())
 
 
+@torch.no_grad()
+def mmd_yardstick(latents: torch.Tensor, *, num: int = 1000, seed: int = 100):
+    """The fixed yardstick of :func:`train_latent_gan`'s ``latent_mmd`` records, to measure other codes alike.
+
+    Args:
+        latents: ``(N, C)`` real codes (``N >= 2``).
+        num: codes in the real subset (at most ``N``).
+        seed: the run's seed (the subset is a pure function of it).
+
+    Returns:
+        ``(real, bandwidth, floor)``: a ``(min(num, N), C)`` random subset of ``latents``, the median distance
+        within it (the kernel's bandwidth) and the floor: :func:`latent_mmd` between two disjoint halves of
+        ``latents`` (each of ``min(num, N // 2)`` codes), what a perfect generator reaches at that size.
+
+    Raises:
+        ValueError: fewer than 2 codes, bad ``num``.
+
+    Taught in chapter 7 (Generating new shapes).
+    """
+    latents = _checks.tensor("latents", latents, ndims=(2,))
+    num = _checks.positive_int("num", num)
+    n = len(latents)
+    if n < 2:
+        raise ValueError(f"latents needs at least 2 codes, got shape {tuple(latents.shape)}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(mix_seed(seed, _VAL_REAL_STREAM)))
+    perm = perm.to(latents.device)
+    real = latents[perm[:min(num, n)]]
+    bandwidth = median_distance(real)
+    half = n // 2
+    m = min(num, half)
+    floor = latent_mmd(latents[perm[:m]], latents[perm[half:half + m]], bandwidth=bandwidth)
+    return real, bandwidth, floor
+
+
 def median_distance(x: torch.Tensor) -> float:
-    """The median Euclidean distance between distinct rows of ``(n, C)`` ``x`` (``n >= 2``): a kernel bandwidth."""
+    """The median distance between distinct rows of ``(n, C)`` ``x`` (``n >= 2``): a kernel bandwidth."""
     if x.shape[0] < 2:
         raise ValueError(f"need at least 2 codes for a median distance, got shape {tuple(x.shape)}")
     d = torch.cdist(x.double(), x.double())
@@ -330,9 +370,9 @@ def median_distance(x: torch.Tensor) -> float:
     return value
 
 
-# ================================================================================================================
+# ============================================================================================================
 # the frozen auto-encoder and the real codes
-# ================================================================================================================
+# ============================================================================================================
 def resolve_autoencoder(spec, *, device=None, ema: bool = True) -> tuple[ShapeGF, str, dict | None]:
     """Load the auto-encoder a latent GAN is trained on.
 
@@ -345,7 +385,8 @@ def resolve_autoencoder(spec, *, device=None, ema: bool = True) -> tuple[ShapeGF
 
     Returns:
         ``(model, source, data)``: the model in eval mode, a string naming where it came from, and
-        ``{"dataset", "dataset_kwargs"}`` it was trained on (``None`` when unknown).
+        ``{"dataset", "dataset_kwargs"}`` it was trained on, number of points included (from the checkpoint's
+        config or the model card's training config; ``None`` when unknown).
 
     Raises:
         TypeError: ``spec`` of another type.
@@ -372,18 +413,22 @@ def resolve_autoencoder(spec, *, device=None, ema: bool = True) -> tuple[ShapeGF
     name = text.removeprefix("pretrained:")
     if name in pretrained.available():
         card = pretrained.card(name)
-        data = {"dataset": card.get("dataset"), "dataset_kwargs": dict(card.get("dataset_kwargs") or {})}
+        trained = card.get("config") or {}        # the training config: the data exactly as it was trained on
+        data = {"dataset": trained.get("dataset", card.get("dataset")),
+                "dataset_kwargs": dict(trained.get("dataset_kwargs", card.get("dataset_kwargs")) or {})}
         return pretrained.load(name, device=device), f"pretrained:{name}", data if data["dataset"] else None
-    raise ValueError(f"autoencoder {text!r} is neither an existing checkpoint file or run folder nor a pretrained "
-                     f"model (available: {pretrained.available()})")
+    raise ValueError(f"autoencoder {text!r} is neither an existing checkpoint file or run folder nor a "
+                     f"pretrained model (available: {pretrained.available()})")
 
 
 @torch.no_grad()
-def encode_dataset(autoencoder: ShapeGF, dataset, *, batch_size: int = 64, progress: bool = False) -> torch.Tensor:
+def encode_dataset(autoencoder: ShapeGF, dataset, *, batch_size: int = 64,
+                   progress: bool = False) -> torch.Tensor:
     """The encoder's codes (eval mode) of every item of ``dataset``, in order: the latent GAN's real data.
 
     Args:
-        autoencoder: a :class:`~gfcore.models.ShapeGF` (its encoder is used in eval mode; the mode is restored).
+        autoencoder: a :class:`~gfcore.models.ShapeGF` (its encoder is used in eval mode; the mode is
+            restored).
         dataset: items ``{"points": (N, d), ...}`` (for reproducible codes, a dataset whose items do not draw
             random points, e.g. built with ``sample="first"``).
         batch_size: shapes per forward pass.
@@ -414,17 +459,17 @@ def encode_dataset(autoencoder: ShapeGF, dataset, *, batch_size: int = 64, progr
     return torch.cat(out)
 
 
-# ================================================================================================================
+# ============================================================================================================
 # checkpoints
-# ================================================================================================================
+# ============================================================================================================
 @dataclass
 class LatentGANResult:
     """What :func:`train_latent_gan` and :func:`load_latent_gan` return.
 
     Attributes:
         generator, critic: the networks, in eval mode.
-        autoencoder: the frozen :class:`~gfcore.models.ShapeGF` (eval mode), ``None`` for a GAN trained on codes
-            passed in code.
+        autoencoder: the frozen :class:`~gfcore.models.ShapeGF` (eval mode), ``None`` for a GAN trained on
+            codes passed in code.
         latents: ``(N, zdim)`` the real codes it was trained on.
         history: the log records.
         out_dir: the run folder (``None`` when nothing was written).
@@ -456,7 +501,8 @@ class LatentGANResult:
         """
         if self.autoencoder is None:
             raise ValueError("this latent GAN was trained on codes passed in code: it has no auto-encoder to "
-                             "decode with; call gfcore.models.sample_shapes(autoencoder, result.generator, ...)")
+                             "decode with; call gfcore.models.sample_shapes(autoencoder, result.generator, "
+                             "...)")
         from gfcore.models import sample_shapes
 
         return sample_shapes(self.autoencoder, self.generator, num_shapes, num_points, **kwargs)
@@ -473,7 +519,8 @@ def load_gan_checkpoint(path, *, map_location="cpu") -> dict:
     """Load and check a latent-GAN checkpoint (``weights_only=True``).
 
     Args:
-        path: a checkpoint file, or a run folder / :class:`~gfcore.train.RunDir` (its ``checkpoints/last.pt``).
+        path: a checkpoint file, or a run folder / :class:`~gfcore.train.RunDir` (its
+            ``checkpoints/last.pt``).
         map_location: as for ``torch.load``.
 
     Returns:
@@ -490,14 +537,18 @@ def load_gan_checkpoint(path, *, map_location="cpu") -> dict:
         raise FileNotFoundError(f"no checkpoint at {path}")
     ckpt = torch.load(path, weights_only=True, map_location=map_location)
     if not isinstance(ckpt, dict):
-        raise ValueError(f"{path} is not a gfcore checkpoint (holds a {type(ckpt).__name__}, expected a dict)")
+        raise ValueError(f"{path} is not a gfcore checkpoint (holds a {type(ckpt).__name__}, "
+                         "expected a dict)")
     kind = ckpt.get("kind")
     if kind != CHECKPOINT_KIND:
-        hint = " (an auto-encoder: load it with gfcore.train.load_model)" if kind == "shapegf-autoencoder" else ""
-        raise ValueError(f"{path} holds a {kind!r} checkpoint{hint}, expected a latent GAN ({CHECKPOINT_KIND!r})")
+        hint = ""
+        if kind == "shapegf-autoencoder":
+            hint = " (an auto-encoder: load it with gfcore.train.load_model)"
+        raise ValueError(f"{path} holds a {kind!r} checkpoint{hint}, expected a latent GAN "
+                         f"({CHECKPOINT_KIND!r})")
     if ckpt.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path} has checkpoint format version {ckpt.get('format_version')}; this gfcore reads "
-                         f"version {FORMAT_VERSION}")
+        raise ValueError(f"{path} has checkpoint format version {ckpt.get('format_version')}; this gfcore "
+                         f"reads version {FORMAT_VERSION}")
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
     if missing:
         raise ValueError(f"{path} is not a complete latent-GAN checkpoint: missing keys {missing}")
@@ -547,32 +598,34 @@ def _checkpoint_state(*, step, total, cfg, gen, critic, opt_g, opt_c, latents, a
         ae = {"source": source, "model_config": dict(autoencoder.config),
               "state_dict": {k: v.detach().cpu() for k, v in autoencoder.state_dict().items()}}
     return {"format_version": FORMAT_VERSION, "kind": CHECKPOINT_KIND, "gfcore_version": __version__,
-            "torch_version": str(torch.__version__), "step": step, "total_steps": total, "config": cfg.to_dict(),
+            "torch_version": str(torch.__version__), "step": step, "total_steps": total,
+            "config": cfg.to_dict(),
             "generator_config": dict(gen.config), "critic_config": dict(critic.config),
             "generator": gen.state_dict(), "critic": critic.state_dict(), "opt_generator": opt_g.state_dict(),
             "opt_critic": opt_c.state_dict(), "latents": latents.detach().cpu(), "autoencoder": ae,
             "history": history}
 
 
-# ================================================================================================================
+# ============================================================================================================
 # the trainer
-# ================================================================================================================
+# ============================================================================================================
 def train_latent_gan(config: LatentGANConfig | dict | None = None, *, autoencoder=None,
                      latents: torch.Tensor | None = None, train_set=None, out_dir=None, resume: bool = False,
                      progress: bool = True, callback=None, **overrides) -> LatentGANResult:
     """Train the latent GAN of ShapeGF's generation stage: a Wasserstein GAN on a frozen auto-encoder's codes.
 
     Per step, on a batch of ``batch_size`` real codes ``z`` (an epoch is a permutation of all of them): every
-    ``critic_steps`` steps one generator step on ``L_G = -mean D(G(n))``, then one critic step on
-    ``L_D = mean D(G(n')) - mean D(z) + penalty_weight * penalty`` (:func:`gradient_penalty`), with fresh noise
-    ``n, n' ~ N(0, I)`` each; Adam for both networks.
+    ``critic_steps`` steps one generator step on ``L_G = -mean D(G(n))``, then one critic step on ``L_D = mean
+    D(G(n')) - mean D(z) + penalty_weight * penalty`` (:func:`gradient_penalty`), with fresh noise ``n, n' ~
+    N(0, I)`` each; Adam for both networks.
 
     Args:
         config: a :class:`LatentGANConfig`, a dict of its keys, or ``None`` (defaults); ``overrides`` (config
             keys as keyword arguments) are applied on top, e.g. ``train_latent_gan(cfg, max_steps=200)``.
-        autoencoder: the frozen auto-encoder: a :class:`~gfcore.models.ShapeGF`, a checkpoint path / run folder,
-            or a pretrained name (see :func:`resolve_autoencoder`); default ``config.autoencoder``.
-        latents: ``(N, zdim)`` real codes to train on directly (no auto-encoder needed; e.g. a toy distribution).
+        autoencoder: the frozen auto-encoder: a :class:`~gfcore.models.ShapeGF`, a checkpoint path / run
+            folder, or a pretrained name (see :func:`resolve_autoencoder`); default ``config.autoencoder``.
+        latents: ``(N, zdim)`` real codes to train on directly (no auto-encoder needed; e.g. a toy
+            distribution).
         train_set: the dataset to encode (default: ``config.dataset``'s ``"train"`` split with
             ``sample="first"``, or the auto-encoder's own data).
         out_dir: the run folder for ``config.yaml``, ``metrics.jsonl`` and ``checkpoints/``; ``None`` writes
@@ -586,14 +639,14 @@ def train_latent_gan(config: LatentGANConfig | dict | None = None, *, autoencode
         :class:`LatentGANResult` (``generator``, ``critic``, ``autoencoder``, ``latents``, ``history``, ...).
 
     Log records: ``loss_critic``, ``loss_generator``, ``wdist`` (``mean D(z) - mean D(G(n))``, the critic's
-    estimate of the Wasserstein distance), ``penalty``, ``grad_norm``, ``steps_per_s``; and every ``val_every``
-    steps ``latent_mmd`` (:func:`latent_mmd` of ``val_samples`` generated codes against as many real ones, the
-    bandwidth fixed from the real codes) beside ``latent_mmd_floor`` (two disjoint halves of the real codes
-    against each other at the same sample size: what a perfect generator reaches).
+    estimate of the Wasserstein distance), ``penalty``, ``grad_norm``, ``steps_per_s``; and every
+    ``val_every`` steps ``latent_mmd`` (:func:`latent_mmd` of ``val_samples`` generated codes against as many
+    real ones, the bandwidth fixed from the real codes) beside ``latent_mmd_floor`` (two disjoint halves of
+    the real codes against each other at the same sample size: what a perfect generator reaches).
 
     Raises:
-        ValueError: bad config, no codes to train on (no ``latents``, no auto-encoder), fewer codes than a batch,
-            non-finite codes, a checkpoint of another kind on resume.
+        ValueError: bad config, no codes to train on (no ``latents``, no auto-encoder), fewer codes than a
+            batch, non-finite codes, a checkpoint of another kind on resume.
         FloatingPointError: a loss became NaN/inf (naming the step).
         FileNotFoundError: ``resume=True`` without a checkpoint.
 
@@ -605,7 +658,7 @@ def train_latent_gan(config: LatentGANConfig | dict | None = None, *, autoencode
         raise ValueError("resume=True needs out_dir (the run folder holding checkpoints/last.pt)")
     device = distributed.resolve_device(cfg.device)
 
-    # -- the real codes and the frozen auto-encoder ------------------------------------------------------------
+    # -- the real codes and the frozen auto-encoder --------------------------------------------------------
     ckpt = None
     if resume:
         ckpt = load_gan_checkpoint(run.last, map_location=device)
@@ -642,7 +695,8 @@ def train_latent_gan(config: LatentGANConfig | dict | None = None, *, autoencode
                                  "auto-encoder does not record its data set)")
             from gfcore.data import build_dataset
 
-            train_set = build_dataset(cfg.dataset, "train", **{**(cfg.dataset_kwargs or {}), "sample": "first"})
+            kwargs = {**(cfg.dataset_kwargs or {}), "sample": "first"}
+            train_set = build_dataset(cfg.dataset, "train", **kwargs)
         latents = encode_dataset(ae_model, train_set, batch_size=cfg.encode_batch_size, progress=progress)
         _checks.finite("latents (the encoder's codes)", latents)
     n, zdim = latents.shape
@@ -653,7 +707,7 @@ def train_latent_gan(config: LatentGANConfig | dict | None = None, *, autoencode
         raise ValueError("set max_steps or epochs in the config")
     total = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * steps_per_epoch
 
-    # -- the networks, optimizers, resume, files ---------------------------------------------------------------
+    # -- the networks, optimizers, resume, files -----------------------------------------------------------
     seed_everything(cfg.seed)
     gen = LatentGenerator(**cfg.generator_kwargs(zdim)).to(device)
     critic = LatentCritic(**cfg.critic_kwargs(zdim)).to(device)
@@ -680,17 +734,12 @@ def train_latent_gan(config: LatentGANConfig | dict | None = None, *, autoencode
     if cfg.val_every:
         g = torch.Generator(device=device).manual_seed(mix_seed(cfg.seed, _VAL_STREAM))
         val_noise = torch.randn(cfg.val_samples, cfg.noise_dim, generator=g, device=device)
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(mix_seed(cfg.seed, _VAL_REAL_STREAM)))
-        m = min(cfg.val_samples, n)
-        real = latents[perm[:m].to(device)]
-        bandwidth = median_distance(real)
-        half = n // 2
-        floor_m = min(m, half)
-        floor = latent_mmd(latents[perm[:floor_m].to(device)], latents[perm[half:half + floor_m].to(device)],
-                           bandwidth=bandwidth)
-        val = (val_noise, real, bandwidth, floor)
+        val = (val_noise, *mmd_yardstick(latents, num=cfg.val_samples, seed=cfg.seed))
 
     batches = StepBatches(n, cfg.batch_size, cfg.seed, start, total)
+    threads = torch.get_num_threads()
+    if device.type == "cpu" and cfg.cpu_threads is not None:
+        torch.set_num_threads(cfg.cpu_threads)
     noise_gen = torch.Generator(device=device)
     sums = {}
     bar = tqdm(total=total, initial=start, disable=not progress, desc="latent GAN", dynamic_ncols=True)
@@ -698,7 +747,7 @@ def train_latent_gan(config: LatentGANConfig | dict | None = None, *, autoencode
     gen.train()
     critic.train()
     try:
-        for step_idx, idx in zip(range(start, total), batches):
+        for step_idx, idx in zip(range(start, total), batches, strict=True):
             step = step_idx + 1
             real = latents[torch.as_tensor(idx, device=device)]
             stats = {}
@@ -720,12 +769,13 @@ def train_latent_gan(config: LatentGANConfig | dict | None = None, *, autoencode
             loss_c = -wdist
             if cfg.penalty_weight > 0:
                 noise_gen.manual_seed(mix_seed(cfg.seed, _MIX_STREAM, step_idx))
-                penalty, grad_norm = gradient_penalty(critic, real, fake, kind=cfg.penalty, generator=noise_gen)
+                penalty, grad_norm = gradient_penalty(critic, real, fake, kind=cfg.penalty,
+                                                      generator=noise_gen)
                 loss_c = loss_c + float(cfg.penalty_weight) * penalty
                 stats.update(penalty=penalty.detach(), grad_norm=grad_norm)
             if not bool(torch.isfinite(loss_c)):
-                raise FloatingPointError(f"step {step}: the critic loss is {float(loss_c.detach())} (NaN/inf); "
-                                         "lower lr or raise penalty_weight")
+                raise FloatingPointError(f"step {step}: the critic loss is {float(loss_c.detach())} "
+                                         "(NaN/inf); lower lr or raise penalty_weight")
             opt_c.zero_grad(set_to_none=True)
             loss_c.backward()
             opt_c.step()
@@ -765,11 +815,12 @@ def train_latent_gan(config: LatentGANConfig | dict | None = None, *, autoencode
 
             # 4. the checkpoint
             if run is not None and (step % cfg.ckpt_every == 0 or step == total):
-                state = _checkpoint_state(step=step, total=total, cfg=cfg, gen=gen, critic=critic, opt_g=opt_g,
-                                          opt_c=opt_c, latents=latents, autoencoder=ae_model, source=source,
-                                          history=history)
+                state = _checkpoint_state(step=step, total=total, cfg=cfg, gen=gen, critic=critic,
+                                          opt_g=opt_g, opt_c=opt_c, latents=latents, autoencoder=ae_model,
+                                          source=source, history=history)
                 run.save(state, keep=cfg.keep_checkpoints)
     finally:
+        torch.set_num_threads(threads)
         bar.close()
         if metrics_file is not None:
             metrics_file.close()

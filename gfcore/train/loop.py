@@ -23,15 +23,23 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Dataset
+from torch.utils.data._utils.collate import default_collate
 from tqdm.auto import tqdm
 
-from gfcore.evaluation import evaluate_reconstruction, first_items
+from gfcore.evaluation import evaluate_reconstruction, spread_indices
 from gfcore.models import ShapeGF
 from gfcore.schedule import lr_factor
 from gfcore.train import distributed
 from gfcore.train.batches import StepBatches, mix_seed, seed_worker
-from gfcore.train.checkpoint import (RunDir, architecture_diff, capture_rng, checkpoint_state, load_checkpoint,
-                                     load_state, restore_rng)
+from gfcore.train.checkpoint import (
+    RunDir,
+    architecture_diff,
+    capture_rng,
+    checkpoint_state,
+    load_checkpoint,
+    load_state,
+    restore_rng,
+)
 from gfcore.train.config import AutoEncoderConfig, resolve_config
 from gfcore.utils import seed_everything
 
@@ -208,10 +216,10 @@ def _train(cfg, train_set, val_set, run, resume, progress, callback, rank, world
     steps_per_epoch, total = _run_length(cfg, len(train_set), world)
     model, optimizer, ema = _build(cfg, device, rank, world)
     sigmas = cfg.sigmas(device=device)
-    val_batch = None
+    val_batches = None
     if cfg.val_every and rank == 0:
         state = capture_rng()           # fetching items must not move the training RNG streams
-        val_batch = first_items(val_set if val_set is not None else train_set, cfg.val_shapes)
+        val_batches = _validation_batches(val_set if val_set is not None else train_set, cfg)
         restore_rng(state)
     start, history = _resume(run, model, optimizer, ema, rank, world, total) if resume else (0, [])
     if cfg.compile:
@@ -280,7 +288,7 @@ def _train(cfg, train_set, val_set, run, resume, progress, callback, rank, world
                 t_window, step_window = now, step
                 bar.set_postfix(loss=f"{record['loss']:.4g}", lr=f"{lr:.2e}")
             if cfg.val_every and (step % cfg.val_every == 0 or step == total) and rank == 0:
-                record.update({"step": step, "val_chamfer": _validate(cfg, eval_model, val_batch, step)})
+                record.update({"step": step, **_validate(cfg, eval_model, val_batches, step)})
                 bar.set_postfix(loss=record.get("loss", float("nan")), val_cd=f"{record['val_chamfer']:.4g}")
             if record and rank == 0:
                 history.append(record)
@@ -308,12 +316,32 @@ def _train(cfg, train_set, val_set, run, resume, progress, callback, rank, world
                        step=step)
 
 
-def _validate(cfg: AutoEncoderConfig, model, val_batch: dict, step: int) -> float:
-    """Reconstruction Chamfer of the validation shapes; NaN (with a warning) when the sampler fails."""
+def _validation_batches(dataset, cfg: AutoEncoderConfig) -> tuple[dict, dict]:
+    """``(inputs, references)``: ``val_shapes`` shapes spread over the set, as the official protocol takes them.
+
+    A gfcore data set gives its train-pool sample as the input and its test-pool sample as the reference
+    (:meth:`~gfcore.data.base.PointCloudDataset.view`, ``val_num_points`` points each, fewer when a pool is
+    smaller); any other data set gives two draws of each item (which must differ, or validation records NaN).
+    """
+    inputs = references = dataset
+    if hasattr(dataset, "view"):
+        def pool_view(pool):
+            size = len(range(dataset.cloud_size)[dataset.pools[pool]])
+            return dataset.view(pool=pool, sample="first", num_points=min(cfg.val_num_points, size))
+
+        inputs, references = pool_view("train"), pool_view("test")
+    idx = spread_indices(len(dataset), cfg.val_shapes)
+    return default_collate([inputs[i] for i in idx]), default_collate([references[i] for i in idx])
+
+
+def _validate(cfg: AutoEncoderConfig, model, batches: tuple[dict, dict], step: int) -> dict:
+    """``{"val_chamfer", "val_chamfer_oracle"}`` of the validation shapes (:func:`gfcore.evaluation.
+    evaluate_reconstruction`, Chamfer only); NaN (with a warning) when the sampler fails."""
     try:
-        return evaluate_reconstruction(model, val_batch, num_shapes=cfg.val_shapes, num_points=cfg.val_num_points,
-                                       steps_per_sigma=cfg.val_steps_per_sigma, seed=cfg.seed)["chamfer"]
+        out = evaluate_reconstruction(model, *batches, emd_method=None, steps_per_sigma=cfg.val_steps_per_sigma,
+                                      seed=cfg.seed, batch_size=cfg.val_shapes)
+        return {"val_chamfer": out["CD"], "val_chamfer_oracle": out["oracle-CD"]}
     except ValueError as err:  # an early, rough field can throw the sampler out; keep training
         warnings.warn(f"step {step}: validation failed ({err}); val_chamfer recorded as NaN", RuntimeWarning,
                       stacklevel=1)
-        return float("nan")
+        return {"val_chamfer": float("nan"), "val_chamfer_oracle": float("nan")}

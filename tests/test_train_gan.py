@@ -1,0 +1,231 @@
+"""gfcore.train.gan: the latent GAN's losses against hand-computed values, learning a toy distribution, exact
+resume, checkpoints of the right kind, the config."""
+from pathlib import Path
+
+import pytest
+import torch
+from train_helpers import Circles, flat_state, tiny
+
+from gfcore.models import LatentGenerator
+from gfcore.train import (
+    LatentGANConfig,
+    RunDir,
+    load_latent_gan,
+    load_model,
+    train_autoencoder,
+    train_latent_gan,
+)
+from gfcore.train.gan import (
+    CHECKPOINT_KIND,
+    gradient_penalty,
+    latent_mmd,
+    load_gan_checkpoint,
+    median_distance,
+    mmd_yardstick,
+)
+from gfcore.utils import seed_everything
+
+ROOT = Path(__file__).resolve().parents[1]
+TOY = dict(noise_dim=8, generator_hidden=[64, 64], critic_hidden=[64, 64], batch_size=128, lr=1e-3,
+           device="cpu", seed=0, log_every=50, progress=False)
+
+
+def _mixture(n, seed):
+    """A mixture of 4 Gaussians (std 0.25) in 8-D, centres at distance 2 from the origin."""
+    centres = torch.randn(4, 8, generator=torch.Generator().manual_seed(123))
+    centres = 2.0 * centres / centres.norm(dim=1, keepdim=True)
+    g = torch.Generator().manual_seed(seed)
+    return centres[torch.randint(4, (n,), generator=g)] + 0.25 * torch.randn(n, 8, generator=g)
+
+
+# ---------------------------------------------------------------- the gradient penalty, by hand
+
+class _Linear(torch.nn.Module):
+    """D(x) = w . x + b."""
+
+    def __init__(self, w):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor(w))
+        self.b = torch.nn.Parameter(torch.tensor(0.5))
+
+    def forward(self, x):
+        return x @ self.w + self.b
+
+
+class _Quadratic(torch.nn.Module):
+    """D(x) = 0.5 sum_i a_i x_i^2, so grad D(x) = a * x differs from sample to sample."""
+
+    def __init__(self, a):
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.tensor(a))
+
+    def forward(self, x):
+        return 0.5 * (self.a * x.square()).sum(dim=1)
+
+
+def test_penalties_on_a_linear_critic_by_hand():
+    critic = _Linear([3.0, -4.0])                                # |grad D| = 5 everywhere
+    real, fake = torch.randn(6, 2), torch.randn(6, 2)
+    for kind, want in (("official", 25.0), ("r1", 25.0), ("wgan-gp", 16.0)):   # 5^2, 5^2, (5 - 1)^2
+        penalty, norm = gradient_penalty(critic, real, fake, kind=kind)
+        torch.testing.assert_close(penalty, torch.tensor(want))
+        torch.testing.assert_close(norm, torch.tensor(5.0))
+    # differentiable in the critic's weights: d/dw |w|^2 = 2 w
+    penalty, _ = gradient_penalty(critic, real, kind="official")
+    (grad_w,) = torch.autograd.grad(penalty, critic.w)
+    torch.testing.assert_close(grad_w, torch.tensor([6.0, -8.0]))
+
+
+def test_official_penalty_squares_the_mean_norm_and_r1_averages_the_squares():
+    critic = _Quadratic([1.0, 2.0])
+    real = torch.tensor([[3.0, 0.0], [0.0, 1.0]])               # grads (3, 0) and (0, 2): norms 3 and 2
+    official, norm = gradient_penalty(critic, real, kind="official")
+    r1, _ = gradient_penalty(critic, real, kind="r1")
+    torch.testing.assert_close(official, torch.tensor(6.25))     # ((3 + 2) / 2)^2
+    torch.testing.assert_close(r1, torch.tensor(6.5))            # (9 + 4) / 2
+    torch.testing.assert_close(norm, torch.tensor(2.5))
+
+
+def test_penalty_bad_input():
+    critic = _Linear([1.0, 0.0])
+    with pytest.raises(ValueError, match="fake="):
+        gradient_penalty(critic, torch.randn(3, 2), kind="wgan-gp")
+    with pytest.raises(ValueError, match="kind"):
+        gradient_penalty(critic, torch.randn(3, 2), kind="r2")
+    with pytest.raises(ValueError, match="real"):
+        gradient_penalty(critic, torch.full((3, 2), float("nan")))
+
+
+def test_latent_mmd():
+    a, b = _mixture(300, 1), _mixture(300, 2)
+    assert latent_mmd(a, a) == pytest.approx(0.0, abs=1e-12)
+    same, shifted = latent_mmd(a, b), latent_mmd(a + 1.0, b)
+    assert 0 < same < shifted / 20
+    with pytest.raises(ValueError, match="width"):
+        latent_mmd(a, b[:, :4])
+    real, bandwidth, floor = mmd_yardstick(a, num=100, seed=3)
+    assert real.shape == (100, 8) and bandwidth == median_distance(real)
+    assert 0 < floor < shifted / 20                              # two halves of one sample: near zero
+    again = mmd_yardstick(a, num=100, seed=3)
+    assert torch.equal(again[0], real) and again[2] == floor     # a pure function of the seed
+
+
+# ---------------------------------------------------------------- learning a toy distribution
+
+def test_short_run_moves_the_generator_toward_a_mixture_of_gaussians():
+    data, held_out = _mixture(2048, 0), _mixture(1000, 9)
+    seed_everything(TOY["seed"])   # the trainer's initial weights: the first thing it builds after seeding
+    untrained = LatentGenerator(zdim=8, noise_dim=8, hidden=TOY["generator_hidden"])
+    with torch.no_grad():
+        before = latent_mmd(untrained.sample(1000, generator=torch.Generator().manual_seed(7)), held_out)
+    result = train_latent_gan(latents=data, max_steps=400, val_every=200, val_samples=500, **TOY)
+    with torch.no_grad():
+        after = latent_mmd(result.generator.sample(1000, generator=torch.Generator().manual_seed(7)),
+                           held_out)
+    floor = latent_mmd(_mixture(1000, 11), held_out)            # two samples of the target itself
+    assert after < before / 5, (before, after, floor)            # the stated factor: 5x closer
+    records = [r for r in result.history if "latent_mmd" in r]
+    assert [r["step"] for r in records] == [200, 400]
+    assert records[-1]["latent_mmd"] < records[0]["latent_mmd"]
+    assert {"loss_critic", "loss_generator", "wdist", "penalty", "grad_norm", "steps_per_s"} <= set(
+        result.history[0])
+
+
+# ---------------------------------------------------------------- resume, checkpoints
+
+def test_resume_gives_the_uninterrupted_weights(tmp_path):
+    data = _mixture(512, 0)
+    kw = {**TOY, "batch_size": 64, "ckpt_every": 5, "val_every": 10, "val_samples": 64, "log_every": 5}
+    full = train_latent_gan(latents=data, max_steps=20, out_dir=tmp_path / "full", **kw)
+    train_latent_gan(latents=data, max_steps=10, out_dir=tmp_path / "part", **kw)
+    resumed = train_latent_gan(latents=data, max_steps=20, out_dir=tmp_path / "part", resume=True, **kw)
+    for a, b in ((full.generator, resumed.generator), (full.critic, resumed.critic)):
+        for k, v in flat_state(a).items():
+            torch.testing.assert_close(flat_state(b)[k], v, rtol=0, atol=0)
+    strip = [{k: v for k, v in r.items() if k != "steps_per_s"} for r in full.history]
+    assert [{k: v for k, v in r.items() if k != "steps_per_s"} for r in resumed.history] == strip
+    assert len(RunDir(tmp_path / "part").read_metrics()) == len(full.history)
+    loaded = load_latent_gan(tmp_path / "full", device="cpu")
+    torch.testing.assert_close(flat_state(loaded.generator)["out.weight"],
+                               flat_state(full.generator)["out.weight"])
+    assert loaded.step == 20 and loaded.autoencoder is None and loaded.latents.shape == (512, 8)
+    with pytest.raises(ValueError, match="no auto-encoder"):
+        loaded.sample(2, 10)
+
+
+def test_autoencoder_to_generated_shapes_and_wrong_kinds(tmp_path):
+    # a (barely) trained 2D auto-encoder, then a latent GAN on its codes of 16 circles
+    ae_run = tmp_path / "ae"
+    train_autoencoder(tiny(max_steps=1, ckpt_every=1), train_set=Circles(), out_dir=ae_run, progress=False)
+    gan_run = tmp_path / "gan"
+    result = train_latent_gan(autoencoder=ae_run, train_set=Circles(), out_dir=gan_run, noise_dim=4,
+                              generator_hidden=[8], critic_hidden=[8], batch_size=8, max_steps=2,
+                              device="cpu", val_every=None, progress=False)
+    assert result.latents.shape == (16, 16) and result.config.autoencoder == str(ae_run)
+    loaded = load_latent_gan(gan_run, device="cpu")
+    shapes = loaded.sample(3, 20, generator=torch.Generator().manual_seed(0), steps_per_sigma=1)
+    assert shapes.shape == (3, 20, 2)
+    again = result.sample(3, 20, generator=torch.Generator().manual_seed(0), steps_per_sigma=1)
+    torch.testing.assert_close(shapes, again)                   # the checkpoint holds the frozen auto-encoder
+    # each loader refuses the other's checkpoint, naming the kinds
+    with pytest.raises(ValueError, match="'shapegf-autoencoder' checkpoint .*load_model"):
+        load_latent_gan(ae_run)
+    with pytest.raises(ValueError, match="shapegf-latent-gan|missing keys"):
+        load_model(gan_run)
+    assert load_gan_checkpoint(gan_run)["kind"] == CHECKPOINT_KIND
+
+
+def test_bad_runs_raise(tmp_path):
+    data = _mixture(100, 0)
+    with pytest.raises(ValueError, match="batch_size=128"):
+        train_latent_gan(latents=data, max_steps=1, **TOY)
+    with pytest.raises(ValueError, match="no codes to train on"):
+        train_latent_gan(max_steps=1, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="max_steps or epochs"):
+        train_latent_gan(latents=data, batch_size=10, device="cpu", progress=False)
+    with pytest.raises(FileNotFoundError):
+        train_latent_gan(latents=data, max_steps=1, batch_size=10, out_dir=tmp_path, resume=True,
+                         device="cpu", progress=False)
+    with pytest.raises(ValueError, match="latents"):
+        train_latent_gan(latents=torch.full((20, 3), float("nan")), max_steps=1, batch_size=10, device="cpu",
+                         progress=False)
+    with pytest.raises(ValueError, match="neither an existing checkpoint"):
+        train_latent_gan(autoencoder=str(tmp_path / "nothing.pt"), max_steps=1, device="cpu", progress=False)
+
+
+# ---------------------------------------------------------------- the config
+
+def test_config_keys_and_preset(tmp_path):
+    cfg = LatentGANConfig.from_yaml(ROOT / "configs" / "shapes3d-gan-cpu.yaml")
+    assert cfg.stage == "gan" and cfg.penalty == "official" and cfg.lr == 1e-4 and cfg.betas == (0.5, 0.9)
+    assert cfg.generator_hidden == (256, 256) and cfg.critic_hidden == (512, 512) and cfg.critic_steps == 1
+    assert LatentGANConfig.from_dict(cfg.to_dict()) == cfg
+    cfg.to_yaml(tmp_path / "c.yaml")
+    assert LatentGANConfig.from_yaml(tmp_path / "c.yaml") == cfg
+    defaults = LatentGANConfig()
+    assert (defaults.batch_size, defaults.noise_dim, defaults.penalty_weight) == (256, 128, 1.0)
+
+
+@pytest.mark.parametrize("d, exc, name", [
+    ({"lr_decay": 0.5}, ValueError, "unknown latent-GAN config keys"),
+    ({"stage": "autoencoder"}, ValueError, "stage"),
+    ({"penalty": "gp"}, ValueError, "penalty"),
+    ({"penalty_weight": -1.0}, ValueError, "penalty_weight"),
+    ({"batch_size": 0}, ValueError, "batch_size"),
+    ({"max_steps": 5, "epochs": 5}, ValueError, "max_steps or epochs"),
+    ({"generator_hidden": []}, ValueError, "generator_hidden"),
+    ({"critic_hidden": [8, -1]}, ValueError, "critic_hidden"),
+    ({"betas": [0.5]}, ValueError, "betas"),
+    ({"lr": "fast"}, ValueError, "lr"),
+    ({"seed": 1.5}, TypeError, "seed"),
+])
+def test_config_bad_values_raise(d, exc, name):
+    with pytest.raises(exc, match=name):
+        LatentGANConfig.from_dict(d)
+
+
+def test_generator_widths_come_from_the_config():
+    result = train_latent_gan(latents=_mixture(64, 0), max_steps=1, **{**TOY, "batch_size": 32,
+                                                                         "generator_hidden": [16, 8]})
+    assert isinstance(result.generator, LatentGenerator)
+    assert result.generator.config == {"zdim": 8, "noise_dim": 8, "hidden": [16, 8]}
