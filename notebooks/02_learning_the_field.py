@@ -64,8 +64,9 @@ if device.type == "cpu":
 print(gfcore.mode.describe())
 
 # %% [markdown]
-# All sizes of this chapter come from one cell. `GF_MODE=fast` (what CI runs on a CPU, in about two minutes)
-# and `GF_MODE=full` (the default on a GPU; ten minutes or so on a CPU) run the same code.
+# All sizes of this chapter come from one cell. `GF_MODE=fast` (what CI runs on a CPU, in a few minutes) and
+# `GF_MODE=full` (the default on a GPU; the stored outputs took about 25 minutes on a busy two-core CPU) run the
+# same code.
 
 # %%
 NUM_POINTS = gfcore.mode.choose(fast=1024, full=2048)  # points on the star: the training data
@@ -270,11 +271,11 @@ for s, (c_near, c_far) in table.items():
 # whose training points do reach it.
 #
 # The star hides the difference: nearly every point of the box is close to some part of its outline, and
-# networks trained on it at $\sigma_L$ alone happen to point inward everywhere (exercise 2). The **spiral** does
+# networks trained on it at $\sigma_L$ alone happen to point inward almost everywhere (exercise 2). The **spiral** does
 # not: its arms enclose empty channels, and a broad box around it is mostly far from the outline. We train, on the
 # spiral and with the same recipe, three networks on the ladder and three on $\sigma_L = 0.05$ alone (seeds 0, 1,
 # 2: what a network does where it was never trained depends on its initialisation), and compare them at the
-# **same** $\sigma$, $\sigma_L$, against the spiral's closed-form field:
+# **same** level, $\sigma_L$, against the spiral's closed-form field:
 #
 # - **far: wrong way**: the fraction of points of the box $[-3, 3]^2$ at least $0.4$ from the outline where the
 #   network's field points more than $60°$ away from the closed form's (cosine below $0.5$);

@@ -105,6 +105,7 @@ def main():
     ap.add_argument("--num-shapes", type=int, default=None, help="test shapes to evaluate (default: all)")
     ap.add_argument("--num-points", type=int, default=None, help="points per sample (default 2048 in 3D, 512 in 2D)")
     ap.add_argument("--emd", default="approxmatch")
+    ap.add_argument("--no-controls", action="store_true", help="skip the label / own-shape controls")
     ap.add_argument("--preset", default=None, help="the YAML preset the run came from (recorded in the card)")
     args = ap.parse_args()
     torch.set_num_threads(2)
@@ -127,7 +128,7 @@ def main():
                                      seed=SEED, disable=False)
     check = evaluate_reconstruction(model, first_items(inputs, CHECK_SHAPES), first_items(refs, CHECK_SHAPES),
                                     emd_method=None, seed=SEED)
-    ctrl = controls(model, dataset, kwargs, num_points, args.num_shapes)
+    ctrl = {} if args.no_controls else controls(model, dataset, kwargs, num_points, args.num_shapes)
 
     out_pt, out_card = FOLDER / f"{args.name}.pt", FOLDER / f"{args.name}.json"
     torch.save({"kind": KIND, "format_version": FORMAT_VERSION, "config": dict(ckpt["model_config"]),

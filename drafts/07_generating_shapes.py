@@ -1,0 +1,544 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 7. Generating new shapes
+#
+# Chapters 4 and 5 built an auto-encoder: a shape goes in, becomes a code $z$, and comes back out as points drawn
+# by annealed Langevin dynamics on the decoder's field. That reproduces shapes we already have. To make *new*
+# ones, ShapeGF {cite}`cai2020shapegf` adds a second stage, as Achlioptas et al. did for point clouds
+# {cite}`achlioptas2018latentgan`: a small generative adversarial network {cite}`goodfellow2014gan` that learns
+# the distribution of the codes. A code drawn from it, decoded by the same Langevin sampler, is a new shape.
+#
+# In this chapter you will
+#
+# - turn every training shape into its code with the shipped auto-encoder's encoder,
+# - train the latent GAN live, the way the official code does (a Wasserstein critic {cite}`arjovsky2017wgan`
+#   with a zero-centred gradient penalty on the real codes),
+# - look at real and generated codes side by side in a 2D projection,
+# - look at generated shapes beside their nearest training shapes, and walk between generated shapes,
+# - and measure the generator with chapter 6's metrics on held-out shapes, against two honest baselines computed
+#   in the same run (a Gaussian fitted to the codes, and copying training shapes) and two controls that must lose
+#   (noise clouds, and the mean shape).
+#
+# **gfcore names used:** `gfcore.models.LatentGenerator`, `gfcore.models.LatentCritic`,
+# `gfcore.models.sample_shapes`, `gfcore.models.latent_gan.generation_sigmas`, `gfcore.train.LatentGANConfig`,
+# `gfcore.train.train_latent_gan`, `gfcore.train.gan.encode_dataset`, `gfcore.train.gan.gradient_penalty`,
+# `gfcore.train.gan.latent_mmd`, `gfcore.train.gan.mmd_yardstick`, `gfcore.train.gan.resolve_autoencoder`,
+# `gfcore.pretrained.load`, `gfcore.pretrained.card`, `gfcore.data.build_dataset`, `gfcore.metrics.pairwise_cd`, `gfcore.metrics.mmd`, `gfcore.metrics.coverage`, `gfcore.metrics.one_nna`,
+# `gfcore.viz3d.render_clouds`, `gfcore.viz3d.show_image`, `gfcore.viz3d.interactive_clouds`,
+# `gfcore.mode.choose`, `gfcore.mode.describe`, `gfcore.utils.seed_everything`, `gfcore.utils.default_device`.
+
+# %% tags=["remove-output"]
+try:
+    import gfcore
+except ImportError:  # on Colab: install the library from the book's repository (Colab's torch is kept)
+    # %pip install -q "gfcore @ git+https://github.com/gfbook/gfbook"
+    import gfcore
+
+# %%
+import inspect
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+import gfcore.data
+import gfcore.metrics
+import gfcore.models
+import gfcore.models.latent_gan
+import gfcore.pretrained
+import gfcore.train
+import gfcore.train.gan
+import gfcore.viz3d
+
+generator = gfcore.utils.seed_everything(0)
+device = gfcore.utils.default_device()
+if device.type == "cpu":
+    torch.set_num_threads(1)  # small networks: one thread is fastest, and far faster on a busy machine
+print(gfcore.mode.describe())
+
+# %% [markdown]
+# All sizes of this chapter come from one cell. Fast mode (CI, a CPU) trains the live GAN for a few hundred
+# steps and measures on a few dozen held-out shapes with a few hundred points each; full mode (a GPU) trains it
+# as long as the shipped one and measures on the whole held-out split with 2,048 points per shape, as the papers
+# do. The results section uses the shipped generator in both modes.
+
+# %%
+LIVE_STEPS = gfcore.mode.choose(fast=1000, full=12000)      # Adam steps of the live GAN (the shipped one: 12,000)
+REF_PER_CATEGORY = gfcore.mode.choose(fast=8, full=50)      # held-out reference shapes per category (test split)
+EVAL_POINTS = gfcore.mode.choose(fast=256, full=2048)       # points per cloud for the metrics
+NN_POINTS = gfcore.mode.choose(fast=256, full=1024)         # points per cloud, nearest-training-shape search
+NN_COARSE, NN_SHORTLIST = 64, 16                             # its first pass: points per cloud, candidates kept
+GALLERY = 6                                                  # generated shapes in the gallery
+WALK_STEPS = 5                                               # shapes along a latent walk
+STEPS_PER_SIGMA = 10                                         # Langevin steps per level (official: 10)
+RENDER = dict(window_size=(200, 200), point_size=3.0)
+
+# %% [markdown]
+# ## Two stages
+#
+# The generator of the second stage knows nothing about points. It maps Gaussian noise to a code,
+#
+# $$
+# n \sim \mathcal N(0, I_{128}), \qquad z = G_\phi(n) \in \mathbb R^{128}, \qquad
+# x_1, \dots, x_M \sim \text{annealed Langevin on } s_\theta(\,\cdot\,, \sigma, z),
+# $$ (eq-ch7-two-stages)
+#
+# and the frozen decoder of chapter 5 does the rest. Both networks of the GAN are small MLPs, sized as in the
+# official configs: the generator $G_\phi$ is $128 \to 256 \to 256 \to 128$ with ReLU, the critic $D_\psi$ is
+# $128 \to 512 \to 512 \to 1$ with LeakyReLU (slope 0.2), no normalisation layers in either. New shapes are
+# sampled over a shorter ladder than auto-encoding uses: five levels from $\sigma = 1$ to $0.01$, ten steps each
+# (`gfcore.models.latent_gan.generation_sigmas`).
+
+# %%
+for net in (gfcore.models.LatentGenerator(), gfcore.models.LatentCritic()):
+    print(f"{type(net).__name__:16} {sum(p.numel() for p in net.parameters()):>9,} parameters   {net.config}")
+print("generation ladder:", [round(s, 4) for s in gfcore.models.latent_gan.generation_sigmas().tolist()])
+
+# %% [markdown]
+# The auto-encoder is the one this book ships (`gfcore.pretrained.load("shapes3d")`, trained with chapter 5's
+# recipe on a two-core CPU). `gfcore.train.gan.resolve_autoencoder` loads it together with the data it was
+# trained on (from its model card), and we build exactly those splits.
+#
+# ```{note}
+# Two trained models appear in this chapter, and every figure says which: the **live** GAN, trained in the next
+# section while the page runs (sized by the mode), and the **shipped** GAN (`gfcore.pretrained.load("shapes3d-gen")`,
+# trained for 12,000 steps with `configs/shapes3d-gan-cpu.yaml`), which the results sections use. Both decode
+# with the shipped auto-encoder `shapes3d`.
+# ```
+
+# %%
+autoencoder, AE_SOURCE, AE_DATA = gfcore.train.gan.resolve_autoencoder("shapes3d", device=device)
+DATASET, DATA = AE_DATA["dataset"], AE_DATA["dataset_kwargs"]
+print(f"auto-encoder {AE_SOURCE}: trained on {DATASET} {DATA}")
+train_set = gfcore.data.build_dataset(DATASET, "train", **{**DATA, "sample": "first"})
+categories = list(train_set.categories)
+train_labels = torch.tensor([train_set[i]["label"] for i in range(len(train_set))])
+print(f"{len(train_set)} training shapes: {', '.join(categories)}")
+
+# %% [markdown]
+# ## The data the GAN sees: the codes
+#
+# The official code computes the "real" samples of the GAN as the encoder's outputs, in eval mode, on the
+# training shapes; the auto-encoder is never updated again. We encode each training shape once, from the same
+# number of points the auto-encoder was trained with (`gfcore.train.gan.encode_dataset`).
+
+# %%
+start = time.perf_counter()
+codes = gfcore.train.gan.encode_dataset(autoencoder, train_set, batch_size=64)
+print(f"codes {tuple(codes.shape)} in {time.perf_counter() - start:.0f} s; "
+      f"mean |z| = {codes.norm(dim=1).mean():.3f}, mean per-coordinate std = {codes.std(0).mean():.4f}")
+
+# %% [markdown]
+# The codes are small numbers: nothing in the auto-encoder's loss fixes their scale, and the encoder settled on
+# codes of length about one. The GAN does not care about the scale; what it has to learn is the *shape* of this
+# cloud of 2,400 points in 128 dimensions, which is far from a Gaussian: six categories, each a curved family of
+# shapes.
+#
+# ## A Wasserstein GAN with a zero-centred gradient penalty
+#
+# The critic $D_\psi$ scores codes; the generator wants its codes to score like real ones. ShapeGF trains both
+# with the Wasserstein losses {cite}`arjovsky2017wgan`,
+#
+# $$
+# L_D = \mathbb E_n\, D_\psi(G_\phi(n)) - \mathbb E_{z}\, D_\psi(z) + \lambda\, P, \qquad
+# L_G = -\,\mathbb E_n\, D_\psi(G_\phi(n)),
+# $$ (eq-ch7-wgan)
+#
+# one critic step per generator step, Adam with learning rate $10^{-4}$ and betas $(0.5, 0.9)$, batches of 256
+# codes. The difference $\mathbb E_z D(z) - \mathbb E_n D(G(n))$ is the critic's estimate of how far the two
+# distributions are apart ("wdist" in the logs). A critic left alone would make it infinite, so the penalty $P$
+# keeps its gradients in check. WGAN-GP {cite}`gulrajani2017wgangp` asks for gradients of norm one on points
+# between real and generated codes; the official ShapeGF code instead asks for *zero* gradients on the real codes,
+# the idea of R1 {cite}`mescheder2018r1`, with weight $\lambda = 1$ and one twist: it squares the *mean* gradient
+# norm over the batch,
+#
+# $$
+# P_{\text{official}} = \Big(\frac1B \sum_{b=1}^B \big\lVert \nabla_z D_\psi(z_b) \big\rVert\Big)^2
+# \;\le\; P_{\text{R1}} = \frac1B \sum_{b=1}^B \big\lVert \nabla_z D_\psi(z_b) \big\rVert^2 .
+# $$ (eq-ch7-penalty)
+#
+# `gfcore.train.gan.gradient_penalty` computes all three (`kind="official"`, `"r1"`, `"wgan-gp"`); the official
+# one is the default. Its core:
+
+# %%
+source = inspect.getsource(gfcore.train.gan.gradient_penalty)
+print(source[source.index("    x = x.requires_grad_(True)"):])
+
+# %% [markdown]
+# `create_graph=True` keeps the graph of the gradient itself, so the penalty can be differentiated once more,
+# with respect to the critic's weights, in the critic's update.
+#
+# ## Training it live
+#
+# `gfcore.train.train_latent_gan` runs the loop: for every batch of real codes, a generator step on $L_G$, then a
+# critic step on $L_D$, each with fresh noise. Every random draw is a function of the seed and the step, so a run
+# resumed from its checkpoint ends with the same weights. Here we hand it the codes directly (`latents=`); given an
+# auto-encoder instead (a checkpoint or a pretrained name, as `configs/shapes3d-gan-cpu.yaml` does) it encodes the
+# training shapes itself, and `python -m gfcore train --config configs/shapes3d-gan-cpu.yaml` trains the
+# shipped generator from the command line. The config is the preset's, with the run length set by the mode.
+
+# %%
+LIVE_CONFIG = gfcore.train.LatentGANConfig(
+    noise_dim=128, generator_hidden=[256, 256], critic_hidden=[512, 512], critic_slope=0.2,
+    penalty="official", penalty_weight=1.0, critic_steps=1, batch_size=256, lr=1e-4, betas=[0.5, 0.9],
+    max_steps=LIVE_STEPS, seed=100, log_every=100, val_every=LIVE_STEPS // 5, val_samples=1000,
+    device=device.type, cpu_threads=1,
+)
+start = time.perf_counter()
+live = gfcore.train.train_latent_gan(LIVE_CONFIG, latents=codes, progress=False)
+live_wall = time.perf_counter() - start
+LIVE = f"live {gfcore.mode.current()}-mode GAN, {live.step:,} steps"      # what every figure of it says
+print(f"{LIVE}: {live_wall:.0f} s on {device}")
+
+# %% [markdown]
+# Two numbers tell us how it went. The critic's "wdist" is cheap but only meaningful relative to the critic of
+# the moment. For a fixed yardstick the trainer also measures, every few hundred steps, a kernel distance between
+# 1,000 generated and 1,000 real codes (`gfcore.train.gan.latent_mmd`, a maximum mean discrepancy with Gaussian
+# kernels, `gfcore.train.gan.mmd_yardstick` fixes the real codes and the kernel width). Its floor is what two
+# independent samples of the real codes score against each other; as a baseline we draw the same number of codes
+# from a Gaussian with the mean and covariance of the real ones.
+
+# %%
+mu = codes.mean(0)
+cov = torch.cov(codes.T.double())
+chol = torch.linalg.cholesky(cov + 1e-9 * torch.eye(len(cov), dtype=cov.dtype, device=cov.device))
+
+
+def gaussian_codes(num, *, seed):
+    """Codes from the Gaussian fitted to the training codes (same mean and covariance)."""
+    g = torch.Generator(device=device).manual_seed(seed)
+    eps = torch.randn(num, len(mu), generator=g, device=device, dtype=torch.float64)
+    return (mu.double() + eps @ chol.T).float()
+
+
+val_records = [r for r in live.history if "latent_mmd" in r]
+loss_records = [r for r in live.history if "wdist" in r]
+real_subset, bandwidth, floor = gfcore.train.gan.mmd_yardstick(codes, num=LIVE_CONFIG.val_samples,
+                                                                seed=LIVE_CONFIG.seed)   # the trainer's yardstick
+gauss_mmd = gfcore.train.gan.latent_mmd(gaussian_codes(len(real_subset), seed=2), real_subset, bandwidth=bandwidth)
+
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+axes[0].plot([r["step"] for r in loss_records], [r["wdist"] for r in loss_records], color="C0")
+axes[0].set(xlabel="step", ylabel="critic's estimate (wdist)", title="the critic's Wasserstein estimate")
+axes[1].semilogy([r["step"] for r in val_records], [r["latent_mmd"] for r in val_records], "o-", color="C0",
+                 label="generated codes")
+axes[1].axhline(floor, color="k", ls=":", label="floor: real vs real")
+axes[1].axhline(gauss_mmd, color="C3", ls="--", label="Gaussian fitted to the codes")
+axes[1].set(xlabel="step", ylabel="latent MMD$^2$ to the real codes", title="distance to the real codes")
+axes[1].legend(fontsize=8)
+fig.suptitle(f"Figure 7.1 - training the latent GAN ({LIVE})", y=1.02)
+plt.show()
+
+# %% [markdown]
+# READ FIGURE 7.1 (to be written from the stored run).
+#
+# ## The shipped generator
+#
+# For the results we load the generator this book ships: the same recipe, trained for 12,000 steps on a two-core
+# CPU. Its card records how it was made and what it achieves.
+
+# %%
+latent_generator = gfcore.pretrained.load("shapes3d-gen", device=device)
+GEN_CARD = gfcore.pretrained.card("shapes3d-gen")
+SHIPPED = f"shipped GAN shapes3d-gen ({GEN_CARD.get('steps', '?'):,} steps)"   # what every figure of it says
+print(SHIPPED, {k: GEN_CARD[k] for k in ("autoencoder", "preset") if k in GEN_CARD})
+with torch.no_grad():
+    gen_codes = latent_generator.sample(len(codes), generator=torch.Generator(device=device).manual_seed(3))
+    live_codes = live.generator.sample(len(codes), generator=torch.Generator(device=device).manual_seed(3))
+print(f"latent MMD^2 to the real codes: {SHIPPED} "
+      f"{gfcore.train.gan.latent_mmd(gen_codes[:1000], real_subset, bandwidth=bandwidth):.2e}, "
+      f"{LIVE} {gfcore.train.gan.latent_mmd(live_codes[:1000], real_subset, bandwidth=bandwidth):.2e}, "
+      f"Gaussian {gauss_mmd:.2e}, floor {floor:.2e}")
+
+# %% [markdown]
+# ## Looking at the codes
+#
+# 128 dimensions do not fit on a page; the two directions along which the real codes vary most (their principal
+# components) do. We project the real codes, the shipped generator's codes and the fitted Gaussian's codes onto
+# the same two directions.
+
+# %%
+_, _, basis = torch.pca_lowrank(codes, q=2, center=True)
+
+
+def project(z):
+    return ((z - mu) @ basis).cpu().numpy()
+
+
+real_2d = project(codes)
+fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), sharex=True, sharey=True)
+for k, name in enumerate(categories):
+    sel = (train_labels == k).numpy()
+    axes[0].scatter(*real_2d[sel].T, s=3, label=name, color=f"C{k}")
+axes[0].legend(fontsize=7, markerscale=3)
+axes[0].set_title("real codes (training shapes)")
+for ax, z, name in ((axes[1], gen_codes[:800], SHIPPED), (axes[2], gaussian_codes(800, seed=4),
+                                                          "Gaussian fitted to the codes")):
+    ax.scatter(*real_2d.T, s=3, color="0.8")
+    ax.scatter(*project(z).T, s=2, color="k")
+    ax.set_title(name, fontsize=10)
+for ax in axes:
+    ax.set_xlabel("PC 1")
+axes[0].set_ylabel("PC 2")
+fig.suptitle("Figure 7.2 - codes projected on the first two principal components of the real codes "
+             "(grey: the 2,400 real codes; black: 800 codes of the model named above each panel)", y=1.02)
+plt.show()
+
+# %% [markdown]
+# READ FIGURE 7.2 (to be written from the stored run).
+#
+# ## New shapes, and the nearest training shape
+#
+# `gfcore.models.sample_shapes` chains the two stages {eq}`eq-ch7-two-stages`: codes from the generator, then
+# annealed Langevin over the five-level ladder, all with one `torch.Generator` so that a seed gives the same
+# shapes. A generator that has memorised its training set would also produce good-looking shapes, so every
+# generated shape is shown beside the training shape nearest to it by the Chamfer distance (chapter 6).
+
+# %%
+def draw(latent_gen, num, num_points, *, seed, **kw):
+    g = torch.Generator(device=device).manual_seed(seed)
+    return gfcore.models.sample_shapes(autoencoder, latent_gen, num, num_points, generator=g,
+                                       steps_per_sigma=STEPS_PER_SIGMA, **kw)
+
+
+def decode(z, num_points, *, seed):
+    g = torch.Generator(device=device).manual_seed(seed)
+    return autoencoder.decode(z, num_points, sigmas=gfcore.models.latent_gan.generation_sigmas(device=device),
+                              steps_per_sigma=STEPS_PER_SIGMA, generator=g)
+
+
+train_clouds = torch.stack([train_set[i]["points"][:NN_POINTS] for i in range(len(train_set))]).to(device)
+
+
+def nearest_training(clouds):
+    """(distance, index) of the nearest training shape of each cloud by Chamfer distance at NN_POINTS points:
+    a coarse pass over all training shapes at NN_COARSE points keeps NN_SHORTLIST candidates, the fine pass picks
+    among them (the points of every cloud are in random order, so a prefix is a random subset)."""
+    coarse = gfcore.metrics.pairwise_cd(clouds[:, :NN_COARSE].contiguous(),
+                                        train_clouds[:, :NN_COARSE].contiguous())
+    shortlist = coarse.topk(NN_SHORTLIST, dim=1, largest=False).indices                   # (S, NN_SHORTLIST)
+    fine = torch.stack([gfcore.metrics.pairwise_cd(clouds[i:i + 1, :NN_POINTS].contiguous(),
+                                                   train_clouds[shortlist[i]])[0] for i in range(len(clouds))])
+    best = fine.min(dim=1)
+    return best.values, shortlist.gather(1, best.indices[:, None])[:, 0]
+
+
+start = time.perf_counter()
+gallery = draw(latent_generator, GALLERY, 1024, seed=10)
+gallery_nn, gallery_idx = nearest_training(gallery)
+print(f"{GALLERY} shapes of 1,024 points in {time.perf_counter() - start:.0f} s")
+titles = [f"generated #{i}" for i in range(GALLERY)]
+titles += [f"{categories[int(train_labels[j])]}: CD {d:.3f}" for d, j in zip(gallery_nn.tolist(),
+                                                                        gallery_idx.tolist())]
+neighbours = [train_set[int(j)]["points"] for j in gallery_idx]
+image = gfcore.viz3d.render_clouds(list(gallery) + neighbours, titles=titles, ncols=GALLERY, **RENDER)
+gfcore.viz3d.show_image(image, title=f"Figure 7.3 - new shapes from the {SHIPPED} (top) and the nearest "
+                                     "training shape of each (bottom)")
+plt.show()
+
+# %% [markdown]
+# READ FIGURE 7.3 (to be written from the stored run). The same shapes in a view that rotates:
+
+# %%
+gfcore.viz3d.interactive_clouds(list(gallery[:3]), titles=[f"generated #{i}" for i in range(3)],
+                                window_size=(300, 300))
+
+# %% [markdown]
+# ## Walking between generated shapes
+#
+# The generator is a smooth function of its noise, so a path between two noise vectors is a path between two
+# shapes. We interpolate on the sphere where Gaussian noise lives (a straight line between two noise vectors
+# passes through vectors that are too short), $n(t) = \frac{\sin((1-t)\omega)}{\sin\omega} n_a +
+# \frac{\sin(t\omega)}{\sin\omega} n_b$ with $\cos\omega = \hat n_a \cdot \hat n_b$, and decode every code of the
+# walk with the same Langevin noise, so that only the code changes from frame to frame.
+
+# %%
+def slerp(a, b, t):
+    omega = torch.arccos(torch.clamp((a / a.norm()) @ (b / b.norm()), -1.0, 1.0))
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+g = torch.Generator(device=device).manual_seed(20)
+ends = torch.randn(2, 2, latent_generator.noise_dim, generator=g, device=device)
+ts = torch.linspace(0, 1, WALK_STEPS).tolist()
+walks = []
+with torch.no_grad():
+    for n_a, n_b in ends:
+        z = latent_generator(torch.stack([slerp(n_a, n_b, t) for t in ts]))
+        frames = [decode(z[i:i + 1], 1024, seed=21)[0] for i in range(WALK_STEPS)]   # same noise every frame
+        walks.append(frames)
+image = gfcore.viz3d.render_clouds([f for walk in walks for f in walk], ncols=WALK_STEPS,
+                                   titles=[f"t = {t:.2f}" for _ in walks for t in ts], **RENDER)
+gfcore.viz3d.show_image(image, title=f"Figure 7.4 - two walks through the noise of the {SHIPPED}")
+plt.show()
+
+# %% [markdown]
+# READ FIGURE 7.4 (to be written from the stored run).
+#
+# ## Measuring against honest baselines
+#
+# Pictures can flatter. Chapter 6's metrics compare a *set* of generated shapes with a *set* of held-out
+# reference shapes: MMD (how close each reference is to its nearest generated shape: fidelity), COV (the fraction of
+# references that are some generated shape's nearest reference: diversity) and 1-NNA, the accuracy of a
+# leave-one-out 1-nearest-neighbour classifier that tells generated from reference shapes in the union of the two
+# sets $S_g \cup S_r$,
+#
+# $$
+# \text{1-NNA} = \frac{\sum_{x \in S_g} \mathbb 1[N_x \in S_g] + \sum_{y \in S_r} \mathbb 1[N_y \in S_r]}
+# {|S_g| + |S_r|},
+# $$ (eq-ch7-1nna)
+#
+# $N_x$ the nearest other shape of $x$. 1-NNA is 50% when the two sets cannot be told apart and 100% when every
+# shape's nearest neighbour is from its own set. All distances here are Chamfer distances in the normalised
+# space of the data (each shape fits $[-1, 1]$ on its longest side), `EVAL_POINTS` points per cloud.
+#
+# The references are the held-out **test** split (`REF_PER_CATEGORY` shapes of each category; the GAN and the
+# auto-encoder never saw them). Every candidate gives as many clouds as there are references:
+#
+# - **held-out shapes** of the validation split: what a perfect generator would do (new shapes of the same family);
+# - **copies of training shapes** (a random draw of them): the best a generator can do by memorising;
+# - the **shipped GAN** and the **live GAN**;
+# - a **Gaussian fitted to the codes**: the simplest model of the code distribution, decoded the same way;
+# - **training codes, decoded**: a copy machine that goes through the decoder, so that its blur is the GAN's blur;
+# - two controls that must lose: **noise clouds** (points uniform in the cube $[-1, 1]^3$) and the **mean shape**
+#   (the mean training code, decoded every time; perfect fidelity to one shape, no diversity).
+
+# %%
+ref_set = gfcore.data.build_dataset(DATASET, "test", **{**DATA, "num_points": EVAL_POINTS,
+                                                                    "num_shapes": REF_PER_CATEGORY})
+val_set = gfcore.data.build_dataset(DATASET, "val", **{**DATA, "num_points": EVAL_POINTS,
+                                                                   "num_shapes": REF_PER_CATEGORY})
+reference = torch.stack([ref_set[i]["points"] for i in range(len(ref_set))]).to(device)
+R = len(reference)
+pick = torch.randperm(len(codes), generator=torch.Generator().manual_seed(5))[:R]
+copy_set = gfcore.data.build_dataset(DATASET, "train", **{**DATA, "num_points": EVAL_POINTS,
+                                                                      "sample": "first"})  # items made on access
+start = time.perf_counter()
+candidates = {
+    "held-out shapes (val split)": torch.stack([val_set[i]["points"] for i in range(R)]).to(device),
+    "copies of training shapes": torch.stack([copy_set[int(i)]["points"] for i in pick]).to(device),
+    SHIPPED: draw(latent_generator, R, EVAL_POINTS, seed=30),
+    LIVE: draw(live.generator, R, EVAL_POINTS, seed=31),
+    "Gaussian fitted to the codes": decode(gaussian_codes(R, seed=32), EVAL_POINTS, seed=33),
+    "training codes, decoded": decode(codes[pick.to(device)], EVAL_POINTS, seed=34),
+    "noise clouds": 2 * torch.rand(R, EVAL_POINTS, 3, generator=torch.Generator().manual_seed(35)).to(device) - 1,
+    "mean shape": decode(mu.expand(R, -1).contiguous(), EVAL_POINTS, seed=36),
+}
+print(f"{len(candidates)} sets of {R} clouds x {EVAL_POINTS} points in {time.perf_counter() - start:.0f} s")
+
+# %%
+start = time.perf_counter()
+d_rr = gfcore.metrics.pairwise_cd(reference)
+table = {}
+for name, clouds in candidates.items():
+    d_sr = gfcore.metrics.pairwise_cd(clouds, reference)
+    d_ss = gfcore.metrics.pairwise_cd(clouds)
+    table[name] = {"MMD-CD": gfcore.metrics.mmd(d_sr), "COV-CD": gfcore.metrics.coverage(d_sr),
+                   "1-NNA-CD": gfcore.metrics.one_nna(d_ss, d_sr, d_rr)}
+print(f"metrics in {time.perf_counter() - start:.0f} s; {R} references (test split), {EVAL_POINTS} points")
+print(f"{'':40} | {'MMD-CD x1e3':>11} | {'COV-CD %':>8} | {'1-NNA-CD %':>10}")
+for name, row in table.items():
+    print(f"{name:40} | {1e3 * row['MMD-CD']:11.2f} | {100 * row['COV-CD']:8.1f} | {100 * row['1-NNA-CD']:10.1f}")
+
+# %%
+names = list(table)
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
+for ax, key, scale, label in ((axes[0], "MMD-CD", 1e3, r"MMD-CD $\times 10^3$ (lower is better)"),
+                              (axes[1], "COV-CD", 100, "COV-CD % (higher is better)"),
+                              (axes[2], "1-NNA-CD", 100, "1-NNA-CD % (50 is ideal)")):
+    values = [scale * table[n][key] for n in names]
+    ax.barh(range(len(names)), values, color=[f"C{i}" for i in range(len(names))])
+    ax.set_xlabel(label)
+    if key == "1-NNA-CD":
+        ax.axvline(50, color="k", ls=":")
+        ax.set_xlim(0, 100)
+axes[0].set_yticks(range(len(names)), names)
+axes[0].invert_yaxis()
+fig.suptitle(f"Figure 7.5 - generation metrics on {R} held-out test shapes ({EVAL_POINTS} points, Chamfer)", y=1.02)
+plt.show()
+
+# %% [markdown]
+# READ FIGURE 7.5 (to be written from the stored run).
+#
+# ## Is it copying?
+#
+# A generator that reproduces its training shapes would score like "copies of training shapes" above, and that is
+# not what we want from it. The direct test: how far is each generated shape from the *nearest* training shape?
+# Held-out shapes, which are genuinely new members of the family, set the scale; a copy machine sits much closer.
+
+# %%
+start = time.perf_counter()
+nn_dist = {name: nearest_training(candidates[name])[0].cpu()
+           for name in ("held-out shapes (val split)", SHIPPED, "training codes, decoded")}
+print(f"nearest-training-shape search ({len(train_clouds)} shapes) in {time.perf_counter() - start:.0f} s")
+for name, d in nn_dist.items():
+    print(f"{name:40} | median CD to the nearest training shape {d.median():.4f} | mean {d.mean():.4f}")
+fig, ax = plt.subplots(figsize=(6.5, 3.4))
+bins = np.linspace(0, float(max(d.max() for d in nn_dist.values())), 30)
+for i, (name, d) in enumerate(nn_dist.items()):
+    ax.hist(d.numpy(), bins=bins, histtype="step", lw=2, color=f"C{i}", label=name)
+ax.set(xlabel=f"Chamfer distance to the nearest of {len(train_clouds)} training shapes ({NN_POINTS} points)",
+       ylabel="shapes")
+ax.legend(fontsize=8)
+fig.suptitle(f"Figure 7.6 - distance to the training set ({SHIPPED})", y=1.02)
+plt.show()
+
+# %% [markdown]
+# READ FIGURE 7.6 (to be written from the stored run).
+#
+# ## Summary
+#
+# - ShapeGF generates in two stages {eq}`eq-ch7-two-stages`: a GAN learns the distribution of the auto-encoder's
+#   codes, and the frozen decoder turns a sampled code into points by annealed Langevin dynamics over a five-level
+#   ladder.
+# - The GAN is a Wasserstein GAN {eq}`eq-ch7-wgan` whose critic is held in check by a zero-centred gradient penalty
+#   on the real codes {eq}`eq-ch7-penalty`: the official code squares the mean gradient norm, a lower bound of R1.
+# - Judge a generator against baselines computed in the same run: a Gaussian fitted to the codes, copies of the
+#   training shapes, and controls that must lose; 1-NNA {eq}`eq-ch7-1nna` is the single number that sees both
+#   fidelity and diversity.
+# - Check for memorisation directly: distances to the nearest training shape, against those of held-out shapes.
+#
+# ## Exercises
+#
+# 1. Train the live GAN with `penalty="wgan-gp"` and `penalty_weight=10` (WGAN-GP's usual weight). *Check:* the
+#    latent MMD curve of Figure 7.1 and the 1-NNA of the live GAN; compare them with the official penalty's.
+# 2. Replace the generator by the fitted Gaussian in Figure 7.3 (`decode(gaussian_codes(...), ...)`). *Check:*
+#    look for shapes that mix two categories; the PCA of Figure 7.2 tells you where they come from.
+# 3. Set `critic_steps=5` (five critic steps per generator step, as the first WGAN papers did). *Check:* with the
+#    same number of generator steps, does the latent MMD at the end go down or up?
+# 4. Walk in code space instead of noise space: decode $(1-t) z_a + t z_b$ for two *training* codes of different
+#    categories. *Check:* the middle frames against Figure 7.4: which path stays closer to the family?
+
+# %%
+# The science this chapter showed; nbval fails the build if it stops being true.
+gan, noise, mean_shape = table[SHIPPED], table["noise clouds"], table["mean shape"]
+assert gan["MMD-CD"] < 0.5 * min(noise["MMD-CD"], mean_shape["MMD-CD"]), table     # far closer than the controls
+assert gan["COV-CD"] > 2 * mean_shape["COV-CD"] and gan["COV-CD"] > 2 * noise["COV-CD"], table  # and more diverse
+assert gan["1-NNA-CD"] < min(noise["1-NNA-CD"], mean_shape["1-NNA-CD"]) - 0.15, table
+assert nn_dist[SHIPPED].mean() >= nn_dist["held-out shapes (val split)"].mean(), nn_dist   # not a copy machine
+assert gan["1-NNA-CD"] < 0.90, gan                                 # the shipped generator's bound (see its card)
+assert val_records[-1]["latent_mmd"] < val_records[0]["latent_mmd"], val_records     # the live GAN learned
+print("chapter 7 checks passed")
+
+# %% [markdown]
+# **gfcore names used:** `gfcore.models.LatentGenerator`, `gfcore.models.LatentCritic`,
+# `gfcore.models.sample_shapes`, `gfcore.models.latent_gan.generation_sigmas`, `gfcore.train.LatentGANConfig`,
+# `gfcore.train.train_latent_gan`, `gfcore.train.gan.encode_dataset`, `gfcore.train.gan.gradient_penalty`,
+# `gfcore.train.gan.latent_mmd`, `gfcore.train.gan.mmd_yardstick`, `gfcore.train.gan.resolve_autoencoder`,
+# `gfcore.pretrained.load`, `gfcore.pretrained.card`, `gfcore.data.build_dataset`, `gfcore.metrics.pairwise_cd`, `gfcore.metrics.mmd`,
+# `gfcore.metrics.coverage`, `gfcore.metrics.one_nna`, `gfcore.viz3d.render_clouds`, `gfcore.viz3d.show_image`,
+# `gfcore.viz3d.interactive_clouds`, `gfcore.mode.choose`, `gfcore.mode.describe`,
+# `gfcore.utils.seed_everything`, `gfcore.utils.default_device`.
