@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -315,39 +317,28 @@ print("loss per level / loss of predicting D = 0:",
 
 # %% [markdown]
 # The loss falls fast at first and then slowly (each shape draws its own $\sigma$, so one log window is noisy). The
-# middle panel says where it comes from. At the largest noise levels the network's loss is a small fraction of
-# what predicting no displacement would cost; toward the smallest levels the fraction climbs to one and beyond: at
-# $\sigma = 0.01$ the short run does *worse* than predicting nothing. The coarse levels, which place the digit, are
-# learned first; the fine ones, which pull the points onto the ink, last, and with the official parameterisation
-# they are the hardest (the network must output displacements a hundred times smaller than at $\sigma = 1$ from
-# the raw value of $\sigma$). The validation Chamfer distance falls with the loss.
+# middle panel says where it comes from: at the large noise levels the network is far below the "predict nothing"
+# line within a few hundred steps, while at the smallest levels it is barely below it. The coarse levels, which
+# place the digit, are learned first; the fine ones, which pull the points onto the ink, last. The validation
+# Chamfer distance falls with the loss.
 #
 # ## The shipped model
 #
 # A short run of a small model, as above, shows how training goes but does not produce sharp digits: for that the
 # fine levels must be learned too. This book ships a model trained with the recipe of `configs/digits2d-cpu.yaml`
-# on all 4,000 training digits, on the same kind of 2-core CPU that builds the book. Its card
-# (`gfcore.pretrained.card("digits2d")`) records the data, the recipe and what it achieves:
+# on all 4,000 training digits, on the same kind of 2-core CPU that builds the book. Its card records the data, the
+# recipe and what it achieves:
 
 # %%
-card = shipped_card
-print(f"preset {card['preset']}: {card['training']['steps']:,} steps, {card['training']['wall_time_s'] / 60:.0f} "
-      f"minutes on {card['training']['hardware']} (torch {card['training']['torch']})")
-print(f"data: gfcore.data.build_dataset({card['dataset']!r}, split, **{card['dataset_kwargs']}), "
-      f"splits {card['splits']}")
-print(f"model: {card['model_config']}, {card['parameters']:,} parameters, "
-      f"weights in {card['weights']['dtype']} ({card['weights']['bytes'] / 1e6:.1f} MB)")
-print(f"held out: {card['evaluation']['num_shapes']} test digits x {card['evaluation']['num_points']} points, "
-      f"Chamfer {card['metrics']['CD_over_oracle']:.2f} x oracle, EMD ({card['evaluation']['emd_method']}) "
-      f"{card['metrics']['EMD_over_oracle']:.2f} x oracle")
-SHIPPED = f"shipped model digits2d, {card['training']['steps']:,} steps"    # what every figure of it says
+for key in ("model_config", "dataset", "dataset_kwargs", "preset", "training", "evaluation"):
+    print(f"{key:>16}: {shipped_card[key]}")
+SHIPPED = f"shipped model digits2d ({shipped_card['training']['steps']} steps)"   # what every figure of it says
 
 # %% [markdown]
 # Its recipe differs from the live model's in ways that chapter 5 takes apart; in short:
 #
-# - the official **add** block, six of them, width 128, `zdim` 64, and no batch norm in the decoder
-#   (`norm="none"`), so that every point's output depends on that point and the code alone;
-# - a **preconditioned** decoder, as in EDM (Karras et al., 2022): instead of outputting the displacement directly
+# - the official **add** block, six of them, width 128, `zdim` 64;
+# - a **preconditioned** decoder, as in EDM {cite}`karras2022edm`: instead of outputting the displacement directly
 #   from the raw $\sigma$, the network $F_\theta$ sees a rescaled input and a smooth function of $\sigma$, and its
 #   output is rescaled by $\sigma$,
 #
@@ -357,10 +348,9 @@ SHIPPED = f"shipped model digits2d, {card['training']['steps']:,} steps"    # wh
 #   $$ (eq-precond)
 #
 #   so that at every level $F_\theta$ predicts the unit-size noise direction $-\epsilon$; with NCSN's weight
-#   $\lambda(\sigma) = \sigma^2$ the loss becomes $\tfrac12 \lVert F_\theta + \epsilon\rVert^2$, of the same size
-#   at every level, so the fine levels get as much of the training signal as the coarse ones;
-# - training in bfloat16 on the CPU; the weights ship in half precision, and the card's numbers were measured with
-#   exactly those weights.
+#   $\lambda(\sigma) = \sigma^2$ the loss becomes $\tfrac12 \lVert F_\theta + \epsilon\rVert^2$, of the same size at
+#   every level, and the fine levels are learned as fast as the coarse ones;
+# - an exponential moving average of the weights (EMA) for sampling, and bfloat16 arithmetic on the CPU.
 #
 # It is used exactly like the live model: `encode`, `decode`, `reconstruct`, `score_fn`.
 #
