@@ -270,7 +270,7 @@ print(f"max |z(X) - z(X permuted)| = {perm_error:.2e}")
 # $$ (eq-chamfer)
 #
 # the mean squared distance from each point to the nearest point of the other cloud, both ways
-# (`gfcore.metrics.chamfer_distance`; chapter 6, "Measuring quality", compares it with the other measures). Like
+# (`gfcore.metrics.chamfer_distance`). Like
 # the official evaluation, the trainer measures it in the data's original units: here **pixels** of the 28 x 28
 # MNIST image, so a Chamfer distance is in pixels$^2$.
 
@@ -417,7 +417,7 @@ plt.show()
 # The Chamfer distance only asks that every point be near *some* point of the other cloud, so it is lenient with a
 # cloud that is spread too thinly or too thickly; the EMD also asks that the density match. `gfcore.metrics.emd`
 # computes it exactly or, as the published tables do, by the approximate matching of Fan et al.
-# (`method="approxmatch"`, a little above the exact value); chapter 6 compares the two measures and their variants.
+# (`method="approxmatch"`, a little above the exact value).
 #
 # `gfcore.evaluation.evaluate_reconstruction` runs the whole protocol: it encodes the 512 train-pool points of each
 # digit, decodes 512 points, maps reconstruction and reference back to pixels, and scores them, and the oracle,

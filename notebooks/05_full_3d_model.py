@@ -274,7 +274,7 @@ print((out_dir / "config.yaml").read_text())
 # `amp="auto"` trains in bfloat16 on CUDA, which is faster still. The full mode's 12,000 steps (240 epochs of
 # the 1,600 training shapes) should therefore take well under 10 minutes on one recent GPU, and the whole chapter
 # under 15 (an estimate, not measured on this page: see the note at the top). The paper trained its ShapeNet
-# models for 2,000 epochs; chapter 10 has those commands.
+# models for 2,000 epochs; `configs/shapenet-*.yaml` hold that recipe.
 #
 # A checkpoint stores only tensors and plain containers (it loads with `weights_only=True`), including the
 # model's config, so `load_model` rebuilds the network without any code from the run:
@@ -365,7 +365,7 @@ show = [c * per_category + k for k in range(2) for c in range(len(CATEGORIES))] 
 # (2,048 points), decodes 2,048 new points by annealed Langevin dynamics from the uniform prior, and compares them
 # with the shape's **test-pool** sample, an independent set of 2,048 points, in the original coordinates. The
 # Chamfer distance (CD, the mean squared distance from each point to the nearest point of the other cloud, both
-# ways; chapter 6 defines it and its alternatives) frames itself with the **oracle**: the train-pool sample
+# ways; chapter 4 introduced it) frames itself with the **oracle**: the train-pool sample
 # against the test-pool sample of the same shape, what a perfect model would score with 2,048 random points.
 # `gfcore.evaluation.evaluate_reconstruction` runs the protocol.
 
@@ -600,10 +600,10 @@ plt.show()
 # 2. Encode only 64, then 32 points, and decode 2,048. Where does the reconstruction break? *Check:* plot
 #    `chamfer_distance(decoded, dense)` against the number of input points on a log axis.
 # 3. Decode with `steps_per_sigma=1, 2, 5, 10`. *Check:* the Chamfer distance to the dense truth should level
-#    off; the point where it does is the cheapest schedule worth running (chapter 9 measures this properly).
+#    off; the point where it does is the cheapest schedule worth running.
 # 4. Interpolate between the codes of a chair and an airplane, `z = (1 - t) z_chair + t z_plane`, and decode.
 #    *Check:* render the clouds for `t = 0, 0.25, ..., 1`; in full mode the middle frames are neither, which is
-#    why chapter 6 learns a distribution over codes instead of sampling them directly.
+#    why the paper learns a distribution over codes (a latent GAN) instead of sampling them directly.
 
 # %%
 # The science this chapter showed; nbval fails the build if it stops being true.
