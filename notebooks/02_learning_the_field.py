@@ -384,7 +384,7 @@ plt.show()
 # better fit (the higher cosine): they spend all their capacity on that one level, while a ladder network shares
 # its capacity with five others. **Far from the spiral** no network knows the $\sigma_L$ field well, since no
 # $\sigma_L$ training point lands there, but the two kinds fail differently. The ladder networks point the right
-# way practically everywhere, in every seed, and get the field's strength wrong by about half (the relative
+# way practically everywhere, in every seed, and get the field's strength wrong by about 60% (the relative
 # error): the same weights serve the large levels, whose training points do reach the far region (at $\sigma_1$
 # their field there is within a few percent of the closed form, the last line), and that carries over to
 # $\sigma_L$. What a one-$\sigma$ network does far away is an extrapolation that no loss term checked, and it
