@@ -135,7 +135,7 @@ def save_checkpoint(obj: dict, path) -> Path:
     return path
 
 
-def _checkpoint_path(path) -> Path:
+def checkpoint_file(path) -> Path:
     """A checkpoint file, or a run folder's ``checkpoints/last.pt``."""
     if isinstance(path, RunDir):
         return path.last
@@ -159,7 +159,7 @@ def load_checkpoint(path, *, map_location="cpu") -> dict:
 
     Taught in chapter 5.
     """
-    path = _checkpoint_path(path)
+    path = checkpoint_file(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     ckpt = torch.load(path, weights_only=True, map_location=map_location)
@@ -213,7 +213,7 @@ def load_model(path, device=None, *, ema: bool = True) -> ShapeGF:
     Taught in chapter 5.
     """
     device = torch.device(device) if device is not None else default_device()
-    path = _checkpoint_path(path)
+    path = checkpoint_file(path)
     ckpt = load_checkpoint(path, map_location="cpu")
     model = ShapeGF.from_config(ckpt["model_config"])
     state = ckpt["ema"] if ema and ckpt["ema"] is not None else ckpt["model"]

@@ -23,8 +23,44 @@ _POSITIVE_INTS = ("dim", "zdim", "hidden", "n_blocks", "num_sigmas", "batch_size
                   "val_num_points", "val_steps_per_sigma", "ckpt_every")
 
 
+class ConfigIO:
+    """Dict and YAML loading shared by the trainers' config dataclasses; unknown keys are an error.
+
+    A subclass is a dataclass; ``WHAT`` names it in error messages.
+    """
+
+    WHAT = "config"
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        """The valid config keys."""
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        """Build from a dict; unknown keys raise ``ValueError`` listing the valid ones."""
+        if not isinstance(d, dict):
+            raise TypeError(f"config must be a dict, got {type(d).__name__}")
+        unknown = sorted(set(d) - set(cls.keys()))
+        if unknown:
+            raise ValueError(f"unknown {cls.WHAT} keys {unknown}; valid keys: {cls.keys()}")
+        return cls(**d)
+
+    @classmethod
+    def from_yaml(cls, path):
+        """Load a YAML preset (a mapping of config keys).
+
+        Raises:
+            FileNotFoundError: no file at ``path``.
+            TypeError: the file does not hold a mapping.
+        """
+        with open(path) as f:
+            d = yaml.safe_load(f) or {}
+        return cls.from_dict(d)
+
+
 @dataclass
-class AutoEncoderConfig:
+class AutoEncoderConfig(ConfigIO):
     """Everything :func:`~gfcore.train.train_autoencoder` needs; YAML presets in ``configs/`` load into it.
 
     Data: ``dataset`` (a name for ``gfcore.data.build_dataset(name, split, **dataset_kwargs)``; optional when
@@ -131,36 +167,6 @@ class AutoEncoderConfig:
             raise ValueError(f"num_workers must be an int >= 0, got {self.num_workers!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise TypeError(f"seed must be an int, got {type(self.seed).__name__}")
-
-    @classmethod
-    def keys(cls) -> list[str]:
-        """The valid config keys."""
-        return [f.name for f in dataclasses.fields(cls)]
-
-    @classmethod
-    def from_dict(cls, d: dict) -> AutoEncoderConfig:
-        """Build from a dict; unknown keys raise ``ValueError`` listing the valid ones.
-
-        Every key a preset or a checkpoint of an earlier gfcore holds is still a key (none was renamed).
-        """
-        if not isinstance(d, dict):
-            raise TypeError(f"config must be a dict, got {type(d).__name__}")
-        unknown = sorted(set(d) - set(cls.keys()))
-        if unknown:
-            raise ValueError(f"unknown config keys {unknown}; valid keys: {cls.keys()}")
-        return cls(**d)
-
-    @classmethod
-    def from_yaml(cls, path) -> AutoEncoderConfig:
-        """Load a YAML preset (a mapping of config keys).
-
-        Raises:
-            FileNotFoundError: no file at ``path``.
-            TypeError: the file does not hold a mapping.
-        """
-        with open(path) as f:
-            d = yaml.safe_load(f) or {}
-        return cls.from_dict(d)
 
     def to_dict(self) -> dict:
         """Plain dict (lists, no tuples): YAML/JSON/checkpoint safe."""

@@ -34,7 +34,8 @@ from gfcore._version import __version__
 from gfcore.models import LatentCritic, LatentGenerator, ShapeGF
 from gfcore.train import distributed
 from gfcore.train.batches import StepBatches, mix_seed
-from gfcore.train.checkpoint import FORMAT_VERSION, RunDir, load_state
+from gfcore.train.checkpoint import FORMAT_VERSION, RunDir, checkpoint_file, load_state
+from gfcore.train.config import ConfigIO
 from gfcore.utils import seed_everything
 
 #: the ``kind`` of a latent-GAN checkpoint (an auto-encoder checkpoint is ``"shapegf-autoencoder"``)
@@ -57,7 +58,7 @@ _GEN_STREAM, _CRITIC_STREAM, _MIX_STREAM, _VAL_STREAM, _VAL_REAL_STREAM = 21, 22
 # configuration
 # ============================================================================================================
 @dataclass
-class LatentGANConfig:
+class LatentGANConfig(ConfigIO):
     """Everything :func:`train_latent_gan` needs; YAML presets with ``stage: gan`` load into it.
 
     ``stage`` is always ``"gan"`` (the CLI dispatches on it). The frozen auto-encoder: ``autoencoder`` (a
@@ -84,6 +85,8 @@ class LatentGANConfig:
 
     Taught in chapter 7 (Generating new shapes).
     """
+
+    WHAT = "latent-GAN config"
 
     stage: str = "gan"
     autoencoder: str | None = None
@@ -168,33 +171,6 @@ class LatentGANConfig:
         for name in ("autoencoder_ema", "keep_checkpoints"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be true or false, got {getattr(self, name)!r}")
-
-    @classmethod
-    def keys(cls) -> list[str]:
-        """The valid config keys."""
-        return [f.name for f in dataclasses.fields(cls)]
-
-    @classmethod
-    def from_dict(cls, d: dict) -> LatentGANConfig:
-        """Build from a dict; unknown keys raise ``ValueError`` listing the valid ones."""
-        if not isinstance(d, dict):
-            raise TypeError(f"config must be a dict, got {type(d).__name__}")
-        unknown = sorted(set(d) - set(cls.keys()))
-        if unknown:
-            raise ValueError(f"unknown latent-GAN config keys {unknown}; valid keys: {cls.keys()}")
-        return cls(**d)
-
-    @classmethod
-    def from_yaml(cls, path) -> LatentGANConfig:
-        """Load a YAML preset (a mapping of config keys, ``stage: gan``).
-
-        Raises:
-            FileNotFoundError: no file at ``path``.
-            TypeError: the file does not hold a mapping.
-        """
-        with open(path) as f:
-            d = yaml.safe_load(f) or {}
-        return cls.from_dict(d)
 
     def to_dict(self) -> dict:
         """Plain dict (lists, no tuples): YAML/JSON/checkpoint safe."""
@@ -508,13 +484,6 @@ class LatentGANResult:
         return sample_shapes(self.autoencoder, self.generator, num_shapes, num_points, **kwargs)
 
 
-def _checkpoint_path(path) -> Path:
-    if isinstance(path, RunDir):
-        return path.last
-    path = Path(path)
-    return RunDir(path).last if path.is_dir() else path
-
-
 def load_gan_checkpoint(path, *, map_location="cpu") -> dict:
     """Load and check a latent-GAN checkpoint (``weights_only=True``).
 
@@ -532,7 +501,7 @@ def load_gan_checkpoint(path, *, map_location="cpu") -> dict:
 
     Taught in chapter 7 (Generating new shapes).
     """
-    path = _checkpoint_path(path)
+    path = checkpoint_file(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     ckpt = torch.load(path, weights_only=True, map_location=map_location)
@@ -573,7 +542,7 @@ def load_latent_gan(path, device=None) -> LatentGANResult:
     from gfcore.utils import default_device
 
     device = torch.device(device) if device is not None else default_device()
-    path = _checkpoint_path(path)
+    path = checkpoint_file(path)
     ckpt = load_gan_checkpoint(path)
     gen = LatentGenerator.from_config(ckpt["generator_config"])
     critic = LatentCritic.from_config(ckpt["critic_config"])
