@@ -220,7 +220,7 @@ ax.set_title("Figure 6.2 - the approximations against the exact EMD")
 plt.show()
 
 # %% [markdown]
-# The approximate matching reads 10-40% above the exact EMD with the Euclidean cost, more for two samplings of
+# The approximate matching reads 10-50% above the exact EMD with the Euclidean cost, more for two samplings of
 # one shape (whose exact EMD is small: the points only need to shuffle locally, and a soft matching blurs exactly
 # those short moves) than for two different shapes. With the squared cost the approximation is far looser, several
 # times the exact value for two samplings of one shape: "EMD" in a PVD or LION table is not the same quantity as
@@ -431,7 +431,7 @@ print(f"CD x1e4: official protocol {ae['CD'] * 1e4:.3f} ({ae['CD/oracle']:.2f}x 
 # - Chamfer {eq}`eq-chamfer` matches nearest neighbours and is blind to how points are distributed; EMD {eq}`eq-emd`
 #   matches one to one and is not. They can rank two clouds in opposite orders.
 # - The exact EMD is an assignment problem; published tables used Fan et al.'s approximate matching, an upper bound
-#   10-40% above exact with the Euclidean cost and far more with the squared one; Sinkhorn is within about 1% at a
+#   10-50% above exact with the Euclidean cost and far more with the squared one; Sinkhorn is within about 1% at a
 #   high price in sweeps. Compare EMD numbers only across the same algorithm, cost and normalisation.
 # - MMD rewards fidelity, COV diversity, 1-NNA both (50% is ideal, below 50% flags copies); each is fooled by
 #   something the others catch; all must be computed against held-out shapes.

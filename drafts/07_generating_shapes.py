@@ -35,9 +35,10 @@
 # `gfcore.models.sample_shapes`, `gfcore.models.latent_gan.generation_sigmas`, `gfcore.train.LatentGANConfig`,
 # `gfcore.train.train_latent_gan`, `gfcore.train.gan.encode_dataset`, `gfcore.train.gan.gradient_penalty`,
 # `gfcore.train.gan.latent_mmd`, `gfcore.train.gan.mmd_yardstick`, `gfcore.train.gan.resolve_autoencoder`,
-# `gfcore.pretrained.load`, `gfcore.pretrained.card`, `gfcore.data.build_dataset`, `gfcore.metrics.pairwise_cd`, `gfcore.metrics.mmd`, `gfcore.metrics.coverage`, `gfcore.metrics.one_nna`,
-# `gfcore.viz3d.render_clouds`, `gfcore.viz3d.show_image`, `gfcore.viz3d.interactive_clouds`,
-# `gfcore.mode.choose`, `gfcore.mode.describe`, `gfcore.utils.seed_everything`, `gfcore.utils.default_device`.
+# `gfcore.pretrained.load`, `gfcore.pretrained.card`, `gfcore.data.build_dataset`, `gfcore.metrics.pairwise_cd`,
+# `gfcore.metrics.mmd`, `gfcore.metrics.coverage`, `gfcore.metrics.one_nna`, `gfcore.viz3d.render_clouds`,
+# `gfcore.viz3d.show_image`, `gfcore.viz3d.interactive_clouds`, `gfcore.mode.choose`, `gfcore.mode.describe`,
+# `gfcore.utils.seed_everything`, `gfcore.utils.default_device`.
 
 # %% tags=["remove-output"]
 try:
@@ -70,13 +71,13 @@ if device.type == "cpu":
 print(gfcore.mode.describe())
 
 # %% [markdown]
-# All sizes of this chapter come from one cell. Fast mode (CI, a CPU) trains the live GAN for a few hundred
-# steps and measures on a few dozen held-out shapes with a few hundred points each; full mode (a GPU) trains it
-# as long as the shipped one and measures on the whole held-out split with 2,048 points per shape, as the papers
+# All sizes of this chapter come from one cell. Fast mode (CI, a CPU) trains the live GAN for 1,000 steps and
+# measures on a few dozen held-out shapes with a few hundred points each; full mode (a GPU) trains it as long as
+# the shipped one was trained and measures on the whole held-out split with 2,048 points per shape, as the papers
 # do. The results section uses the shipped generator in both modes.
 
 # %%
-LIVE_STEPS = gfcore.mode.choose(fast=1000, full=12000)      # Adam steps of the live GAN (the shipped one: 12,000)
+LIVE_STEPS = gfcore.mode.choose(fast=1000, full=5000)       # Adam steps of the live GAN (the shipped one: 5,000)
 REF_PER_CATEGORY = gfcore.mode.choose(fast=8, full=50)      # held-out reference shapes per category (test split)
 EVAL_POINTS = gfcore.mode.choose(fast=256, full=2048)       # points per cloud for the metrics
 NN_POINTS = gfcore.mode.choose(fast=256, full=1024)         # points per cloud, nearest-training-shape search
@@ -115,7 +116,7 @@ print("generation ladder:", [round(s, 4) for s in gfcore.models.latent_gan.gener
 # ```{note}
 # Two trained models appear in this chapter, and every figure says which: the **live** GAN, trained in the next
 # section while the page runs (sized by the mode), and the **shipped** GAN (`gfcore.pretrained.load("shapes3d-gen")`,
-# trained for 12,000 steps with `configs/shapes3d-gan-cpu.yaml`), which the results sections use. Both decode
+# trained for 5,000 steps with `configs/shapes3d-gan-cpu.yaml`), which the results sections use. Both decode
 # with the shipped auto-encoder `shapes3d`.
 # ```
 
@@ -243,18 +244,24 @@ fig.suptitle(f"Figure 7.1 - training the latent GAN ({LIVE})", y=1.02)
 plt.show()
 
 # %% [markdown]
-# READ FIGURE 7.1 (to be written from the stored run).
+# The critic's estimate is noisy and not monotone: the critic and the generator change together, so it measures
+# progress only against a moving yardstick. The latent MMD is the fixed one. It falls quickly in the first few
+# hundred steps, while the generator moves its codes onto the scale and the rough location of the real ones, and
+# then slowly; a short run stops above the fitted Gaussian's line, far above the floor. The shipped generator,
+# trained five times longer than the fast-mode run, ends below the Gaussian (the next cell prints both), still
+# well above the floor: the GAN's codes are not yet distributed exactly as the real ones.
 #
 # ## The shipped generator
 #
-# For the results we load the generator this book ships: the same recipe, trained for 12,000 steps on a two-core
-# CPU. Its card records how it was made and what it achieves.
+# For the results we load the generator this book ships: the same recipe, trained for 5,000 steps on a two-core
+# CPU (`python -m gfcore train --config configs/shapes3d-gan-cpu.yaml`). Its card records how it was made and what
+# it achieves.
 
 # %%
 latent_generator = gfcore.pretrained.load("shapes3d-gen", device=device)
 GEN_CARD = gfcore.pretrained.card("shapes3d-gen")
-SHIPPED = f"shipped GAN shapes3d-gen ({GEN_CARD.get('steps', '?'):,} steps)"   # what every figure of it says
-print(SHIPPED, {k: GEN_CARD[k] for k in ("autoencoder", "preset") if k in GEN_CARD})
+SHIPPED = f"shipped GAN shapes3d-gen ({GEN_CARD['training']['steps']:,} steps)"  # what every figure of it says
+print(SHIPPED, {k: GEN_CARD[k] for k in ("autoencoder", "preset", "metrics") if k in GEN_CARD})
 with torch.no_grad():
     gen_codes = latent_generator.sample(len(codes), generator=torch.Generator(device=device).manual_seed(3))
     live_codes = live.generator.sample(len(codes), generator=torch.Generator(device=device).manual_seed(3))
@@ -293,12 +300,16 @@ for ax, z, name in ((axes[1], gen_codes[:800], SHIPPED), (axes[2], gaussian_code
 for ax in axes:
     ax.set_xlabel("PC 1")
 axes[0].set_ylabel("PC 2")
-fig.suptitle("Figure 7.2 - codes projected on the first two principal components of the real codes "
-             "(grey: the 2,400 real codes; black: 800 codes of the model named above each panel)", y=1.02)
+fig.suptitle("Figure 7.2 - codes on the first two principal components of the real codes (grey: all real "
+             "codes; black: 800 codes of the model above)", y=1.02)
 plt.show()
 
 # %% [markdown]
-# READ FIGURE 7.2 (to be written from the stored run).
+# The real codes are not one blob: airplanes form a separate cluster, tables stick out on one side, and the other
+# categories overlap in this projection (they separate along the other 126 directions). The fitted Gaussian
+# matches the mean and the covariance and nothing else: its codes fill the ellipse evenly, fall into the gap
+# between the airplanes and the rest, and spill beyond the edge of the real cloud. The generator's codes follow
+# the real cloud more closely: they keep to its outline and put a dense group where the airplanes are.
 #
 # ## New shapes, and the nearest training shape
 #
@@ -350,7 +361,11 @@ gfcore.viz3d.show_image(image, title=f"Figure 7.3 - new shapes from the {SHIPPED
 plt.show()
 
 # %% [markdown]
-# READ FIGURE 7.3 (to be written from the stored run). The same shapes in a view that rotates:
+# Every category appears among six draws, and each generated shape is recognisably a member of its family. None
+# is a copy of its nearest training shape: proportions differ (a taller or shorter back, another lamp shade, a
+# wider table top), and the Chamfer distances printed above the bottom row are of the size that separates two
+# different shapes of a category, not of two samplings of one shape. The points are noisier than the training
+# shapes': that is the decoder's blur (chapter 5), not the GAN's doing. The same shapes in a view that rotates:
 
 # %%
 gfcore.viz3d.interactive_clouds(list(gallery[:3]), titles=[f"generated #{i}" for i in range(3)],
@@ -386,7 +401,11 @@ gfcore.viz3d.show_image(image, title=f"Figure 7.4 - two walks through the noise 
 plt.show()
 
 # %% [markdown]
-# READ FIGURE 7.4 (to be written from the stored run).
+# Along a walk the shape changes continuously, and where the walk crosses from one category to another the
+# frames in between are hybrids that no category's grammar would produce (an airplane turning into a mug
+# passes through a blob, a lamp's shade widens into a table top). The generator maps the noise smoothly onto the
+# codes, so it must also fill the space between the clusters of Figure 7.2 with something; a generator that drew
+# each category from a separate island would need a discontinuous map.
 #
 # ## Measuring against honest baselines
 #
@@ -471,7 +490,18 @@ fig.suptitle(f"Figure 7.5 - generation metrics on {R} held-out test shapes ({EVA
 plt.show()
 
 # %% [markdown]
-# READ FIGURE 7.5 (to be written from the stored run).
+# Read the table from the controls up. Noise clouds and the mean shape are told apart from real shapes every time
+# (1-NNA 100%): the mean shape is one blurred shape repeated, so it covers almost no references, and its MMD is
+# several times that of any real generator. The two copy baselines (raw and decoded training shapes) sit at 1-NNA
+# 50% like the held-out shapes: by these metrics a copy machine is a perfect generator, which is why the next
+# section checks for copying separately. The fitted Gaussian is the honest baseline to beat, and the GAN beats it:
+# 1-NNA much closer to 50%, a lower MMD, and at least its coverage. (Its MMD is even below that of the held-out
+# shapes: MMD alone rewards shapes near the middle of the family, and smooth decoded clouds are such shapes. Read
+# it with COV and 1-NNA.) With a few dozen references (fast mode) the numbers move by several points from one seed
+# to the next (1-NNA of 48 + 48 shapes has a standard error of about 5 points), which is also why the fast-mode
+# live GAN can score like the shipped one here although its codes are measurably further from the real ones
+# (Figure 7.1). The shipped generator's card holds its numbers on 120 references, with the Gaussian and the
+# held-out shapes beside them (`GEN_CARD["metrics"]`, printed above).
 #
 # ## Is it copying?
 #
@@ -486,18 +516,40 @@ nn_dist = {name: nearest_training(candidates[name])[0].cpu()
 print(f"nearest-training-shape search ({len(train_clouds)} shapes) in {time.perf_counter() - start:.0f} s")
 for name, d in nn_dist.items():
     print(f"{name:40} | median CD to the nearest training shape {d.median():.4f} | mean {d.mean():.4f}")
-fig, ax = plt.subplots(figsize=(6.5, 3.4))
-bins = np.linspace(0, float(max(d.max() for d in nn_dist.values())), 30)
-for i, (name, d) in enumerate(nn_dist.items()):
-    ax.hist(d.numpy(), bins=bins, histtype="step", lw=2, color=f"C{i}", label=name)
-ax.set(xlabel=f"Chamfer distance to the nearest of {len(train_clouds)} training shapes ({NN_POINTS} points)",
-       ylabel="shapes")
-ax.legend(fontsize=8)
-fig.suptitle(f"Figure 7.6 - distance to the training set ({SHIPPED})", y=1.02)
+held_out_codes = gfcore.train.gan.encode_dataset(
+    autoencoder, gfcore.data.build_dataset(DATASET, "val", **{**DATA, "num_shapes": REF_PER_CATEGORY}))
+with torch.no_grad():
+    code_sets = {"held-out shapes (val split)": held_out_codes,
+                 SHIPPED: latent_generator.sample(R, generator=torch.Generator(device=device).manual_seed(30)),
+                 "Gaussian fitted to the codes": gaussian_codes(R, seed=32)}
+code_nn = {name: torch.cdist(z, codes).min(dim=1).values.cpu() for name, z in code_sets.items()}
+for name, d in code_nn.items():
+    print(f"{name:40} | median distance to the nearest training code {d.median():.3f}")
+
+fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
+for ax, dist, xlabel in ((axes[0], nn_dist, f"Chamfer distance to the nearest of {len(train_clouds)} training "
+                                            f"shapes ({NN_POINTS} points)"),
+                         (axes[1], code_nn, f"distance to the nearest of {len(codes)} training codes")):
+    bins = np.linspace(0, float(max(d.max() for d in dist.values())), 30)
+    for name, d in dist.items():
+        color = "C1" if name == SHIPPED else "C0" if name.startswith("held-out") else "C3"
+        ax.hist(d.numpy(), bins=bins, histtype="step", lw=2, color=color, label=name)
+    ax.set(xlabel=xlabel, ylabel="shapes")
+    ax.legend(fontsize=8)
+axes[0].set_title("shapes")
+axes[1].set_title("codes")
+fig.suptitle(f"Figure 7.6 - how far from the training set? ({SHIPPED}; {R} of each)", y=1.02)
 plt.show()
 
 # %% [markdown]
-# READ FIGURE 7.6 (to be written from the stored run).
+# As shapes (left), the generated ones are on average a little *further* from their nearest training shape than
+# held-out shapes are, not closer: the generator does not reproduce its training set. The left panel alone would not
+# prove it, though: the decoder blurs every shape, and at this resolution decoded *copies* of training codes land
+# as far from the training set as held-out shapes do. The codes (right) settle it without the decoder: a copy
+# machine would put its codes on top of training codes (distance near zero), while the generator's codes are
+# further from their nearest training code than the codes of genuinely new shapes are. They lie between the real
+# codes, which is both why nothing is copied and why 1-NNA stays above 50%. The fitted Gaussian's codes are
+# further still: it places many codes where no shape of the family lives.
 #
 # ## Summary
 #
@@ -528,8 +580,9 @@ gan, noise, mean_shape = table[SHIPPED], table["noise clouds"], table["mean shap
 assert gan["MMD-CD"] < 0.5 * min(noise["MMD-CD"], mean_shape["MMD-CD"]), table     # far closer than the controls
 assert gan["COV-CD"] > 2 * mean_shape["COV-CD"] and gan["COV-CD"] > 2 * noise["COV-CD"], table  # and more diverse
 assert gan["1-NNA-CD"] < min(noise["1-NNA-CD"], mean_shape["1-NNA-CD"]) - 0.15, table
-assert nn_dist[SHIPPED].mean() >= nn_dist["held-out shapes (val split)"].mean(), nn_dist   # not a copy machine
-assert gan["1-NNA-CD"] < 0.90, gan                                 # the shipped generator's bound (see its card)
+assert nn_dist[SHIPPED].mean() >= nn_dist["held-out shapes (val split)"].mean(), nn_dist   # not a copy machine:
+assert code_nn[SHIPPED].median() >= code_nn["held-out shapes (val split)"].median(), code_nn  # shapes nor codes
+assert gan["1-NNA-CD"] < 0.70, gan     # the bound the shipped generator meets with margin (its card: 61% on 120)
 assert val_records[-1]["latent_mmd"] < val_records[0]["latent_mmd"], val_records     # the live GAN learned
 print("chapter 7 checks passed")
 
@@ -538,7 +591,7 @@ print("chapter 7 checks passed")
 # `gfcore.models.sample_shapes`, `gfcore.models.latent_gan.generation_sigmas`, `gfcore.train.LatentGANConfig`,
 # `gfcore.train.train_latent_gan`, `gfcore.train.gan.encode_dataset`, `gfcore.train.gan.gradient_penalty`,
 # `gfcore.train.gan.latent_mmd`, `gfcore.train.gan.mmd_yardstick`, `gfcore.train.gan.resolve_autoencoder`,
-# `gfcore.pretrained.load`, `gfcore.pretrained.card`, `gfcore.data.build_dataset`, `gfcore.metrics.pairwise_cd`, `gfcore.metrics.mmd`,
-# `gfcore.metrics.coverage`, `gfcore.metrics.one_nna`, `gfcore.viz3d.render_clouds`, `gfcore.viz3d.show_image`,
-# `gfcore.viz3d.interactive_clouds`, `gfcore.mode.choose`, `gfcore.mode.describe`,
+# `gfcore.pretrained.load`, `gfcore.pretrained.card`, `gfcore.data.build_dataset`, `gfcore.metrics.pairwise_cd`,
+# `gfcore.metrics.mmd`, `gfcore.metrics.coverage`, `gfcore.metrics.one_nna`, `gfcore.viz3d.render_clouds`,
+# `gfcore.viz3d.show_image`, `gfcore.viz3d.interactive_clouds`, `gfcore.mode.choose`, `gfcore.mode.describe`,
 # `gfcore.utils.seed_everything`, `gfcore.utils.default_device`.

@@ -6,6 +6,7 @@ import pytest
 import torch
 from train_helpers import Circles, flat_state, tiny
 
+import gfcore.pretrained
 from gfcore.models import LatentGenerator
 from gfcore.train import (
     LatentGANConfig,
@@ -22,6 +23,7 @@ from gfcore.train.gan import (
     load_gan_checkpoint,
     median_distance,
     mmd_yardstick,
+    resolve_autoencoder,
 )
 from gfcore.utils import seed_everything
 
@@ -229,3 +231,13 @@ def test_generator_widths_come_from_the_config():
                                                                          "generator_hidden": [16, 8]})
     assert isinstance(result.generator, LatentGenerator)
     assert result.generator.config == {"zdim": 8, "noise_dim": 8, "hidden": [16, 8]}
+
+
+@pytest.mark.skipif("shapes3d" not in gfcore.pretrained.available(), reason="needs the shipped shapes3d model")
+def test_resolve_a_pretrained_autoencoder_with_its_training_data():
+    model, source, data = resolve_autoencoder("pretrained:shapes3d", device="cpu")
+    card = gfcore.pretrained.card("shapes3d")
+    assert source == "pretrained:shapes3d" and not model.training
+    assert data["dataset"] == card["dataset"]
+    assert data["dataset_kwargs"] == card["config"]["dataset_kwargs"]   # points per shape included
+    assert resolve_autoencoder("shapes3d", device="cpu")[1] == "pretrained:shapes3d"
