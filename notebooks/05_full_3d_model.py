@@ -74,7 +74,7 @@ print(gfcore.mode.describe())
 # ```{note}
 # This page shows two models. The **live model** is trained in the "Training" section by the code on the page,
 # sized by the mode: the stored outputs come from the fast mode on a two-core CPU (the line above says which), a
-# decoder 50 times smaller than the paper's trained for about a minute, whose samples are blurred.
+# decoder 50 times smaller than the paper's trained for 1,000 steps (a few CPU minutes), whose samples are blurred.
 # `GF_MODE=full` (the default on a GPU) trains the paper's sizes instead. From "The shipped model" on, every
 # result and figure is the **shipped model** `gfcore.pretrained.load("shapes3d")`, trained for 16,000 steps on a
 # two-core CPU; its card (printed below) says how, and what it achieves on held-out shapes.
@@ -172,11 +172,12 @@ plt.show()
 # h_0 = W_{\text{in}}\, c, \qquad
 # h_k = h_{k-1} + W_1^{(k)} \operatorname{relu}\!\Big(\mathrm{BN}\big(W_0^{(k)} \operatorname{relu}(\mathrm{BN}(h_{k-1}))\big)\Big)
 #       + W_c^{(k)}\, c, \qquad
-# s_\theta(x, \sigma, z) = W_{\text{out}} \operatorname{relu}(\mathrm{BN}(h_K)),
+# D_\theta(x, \sigma, z) = W_{\text{out}} \operatorname{relu}(\mathrm{BN}(h_K)),
 # $$ (eq-add-decoder)
 #
-# and its output $s_\theta \approx \sigma^2 \nabla_x \log p_\sigma(x \mid z)$ is the displacement from $x$ back
-# toward the surface. $W_1^{(k)}$ starts at zero, so a fresh block adds only its condition term $W_c^{(k)} c$ to $h$. The paper's text
+# and its output $D_\theta = \sigma^2 s_\theta \approx \sigma^2 \nabla_x \log p_\sigma(x \mid z)$ is the displacement from
+# $x$ back toward the surface (the [notation](../book/notation.md) page: $s_\theta$ is the score, $D_\theta$ the
+# displacement). $W_1^{(k)}$ starts at zero, so a fresh block adds only its condition term $W_c^{(k)} c$ to $h$. The paper's text
 # describes conditional batch norm instead (`block="cbn"`, 16 blocks); the released models use "add".
 #
 # **Loss.** Encoder and decoder train together with denoising score matching at one noise level per shape,
@@ -186,7 +187,7 @@ plt.show()
 # $$
 # \mathcal{L}(\theta) \;=\; \mathbb{E}_{X,\, \sigma,\, \varepsilon}\;
 # \frac{1}{2\sigma}\,\frac{1}{N}\sum_{i=1}^N
-# \big\lVert -\sigma\varepsilon_i - s_\theta(x_i + \sigma\varepsilon_i,\, \sigma,\, E(X)) \big\rVert^2,
+# \big\lVert -\sigma\varepsilon_i - D_\theta(x_i + \sigma\varepsilon_i,\, \sigma,\, E(X)) \big\rVert^2,
 # \qquad \varepsilon_i \sim \mathcal{N}(0, I).
 # $$ (eq-ae-loss-3d)
 #
@@ -269,11 +270,12 @@ print((out_dir / "config.yaml").read_text())
 # interrupted continues with `train_autoencoder(config, out_dir=out_dir, resume=True)` (or `--resume`) from
 # `checkpoints/last.pt`, replaying the same batches and noise as an uninterrupted run.
 #
-# **How long does the full mode take?** The reference measurement of the official model (24 "add" blocks, 32
-# shapes $\times$ 2,048 points, forward, backward and Adam) is about 40 ms per step in float32 on an H200;
-# `amp="auto"` trains in bfloat16 on CUDA, which is faster still. The full mode's 12,000 steps (240 epochs of
-# the 1,600 training shapes) should therefore take well under 10 minutes on one recent GPU, and the whole chapter
-# under 15 (an estimate, not measured on this page: see the note at the top). The paper trained its ShapeNet
+# **How long does the full mode take?** This book has not yet been run in full mode on a GPU, so we give no GPU
+# time here; `python bench/train_step.py` measures the official-size training step (24 "add" blocks, 32 shapes
+# $\times$ 2,048 points, forward, backward and Adam) on whatever machine you have, side by side in its fast
+# variants (`amp="auto"` trains in bfloat16 on CUDA and on CPUs with bf16 units), and stores the result as JSON
+# under `bench/results/`. The full mode runs 12,000 such steps (240 epochs of the 1,600 training shapes). The
+# paper trained its ShapeNet
 # models for 2,000 epochs; `configs/shapenet-*.yaml` hold that recipe.
 #
 # A checkpoint stores only tensors and plain containers (it loads with `weights_only=True`), including the
@@ -336,8 +338,8 @@ plt.show()
 #
 # ## The shipped model
 #
-# The model above was trained live, at the size the mode allows; on a CPU in fast mode that is a minute of
-# training and its samples are blurred. The rest of the chapter uses the model that ships with `gfcore`,
+# The model above was trained live, at the size the mode allows; on a CPU in fast mode that is a few minutes of
+# training (the training cell prints how long the stored run took) and its samples are blurred. The rest of the chapter uses the model that ships with `gfcore`,
 # `gfcore.pretrained.load("shapes3d")`: the same architecture family, trained on all six categories with
 # `configs/shapes3d-cpu.yaml` on a two-core CPU. Two choices make that budget enough (chapter 2 and
 # `configs/README.md` say more): the decoder is *preconditioned* (`preconditioning="edm"`: it predicts the
@@ -476,13 +478,12 @@ dense = torch.stack([(torch.from_numpy(test_set.raw_cloud(i)) - test_set[i]["shi
                      for i in picked]).to(device)
 
 
-def decode(clouds, num_points, seed=0, **kwargs):
-    return model.reconstruct(clouds, num_points, steps_per_sigma=STEPS_PER_SIGMA,
-                             generator=torch.Generator(device=device).manual_seed(seed), **kwargs)
+def seeded(seed):
+    return torch.Generator(device=device).manual_seed(seed)
 
 
-upsampled = decode(sparse, NUM_DENSE)
-recon_2048 = decode(inputs, 2048)
+upsampled = model.reconstruct(sparse, NUM_DENSE, steps_per_sigma=STEPS_PER_SIGMA, generator=seeded(0))
+recon_2048 = model.reconstruct(inputs, 2048, steps_per_sigma=STEPS_PER_SIGMA, generator=seeded(0))
 cd_sparse_input = gfcore.metrics.chamfer_distance(sparse, dense)
 cd_upsampled = gfcore.metrics.chamfer_distance(upsampled, dense)
 cd_recon_2048 = gfcore.metrics.chamfer_distance(recon_2048, dense)
@@ -523,7 +524,9 @@ plt.show()
 
 # %%
 priors = {"uniform": {}, "gaussian": {}, "fixed": {"points": torch.zeros(3, device=device)}}
-from_priors = {name: decode(inputs, 2048, seed=1, prior=name, prior_kwargs=kw) for name, kw in priors.items()}
+from_priors = {name: model.reconstruct(inputs, 2048, steps_per_sigma=STEPS_PER_SIGMA, generator=seeded(1), prior=name,
+                                      prior_kwargs=kw)
+               for name, kw in priors.items()}
 cd_priors = {name: gfcore.metrics.chamfer_distance(pts, dense) for name, pts in from_priors.items()}
 print("Chamfer x 10^4 to the dense ground truth, normalised coordinates:")
 for name, kw in priors.items():
