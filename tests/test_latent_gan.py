@@ -170,3 +170,33 @@ def test_sample_shapes_device_mismatches_raise():
         sample_shapes(ae, gen, 2, 10)
     with pytest.raises(ValueError, match="generator is on cpu"):
         sample_shapes(ae, gen.cuda(), 2, 10, generator=torch.Generator())
+
+
+# ---------------------------------------------------------------- ShapeGF.sample, the method form
+@pytest.mark.parametrize("device", DEVICES)
+def test_shapegf_sample_is_sample_shapes(device):
+    ae, gen = _tiny_ae(device=device), _gen(device=device)
+
+    def draw(seed, **kw):
+        return ae.sample(gen, 4, 30, generator=torch.Generator(device=device).manual_seed(seed),
+                         steps_per_sigma=2, **kw)
+
+    a, b = draw(3), draw(3)
+    assert a.shape == (4, 30, 3) and a.device.type == device
+    torch.testing.assert_close(a, b, rtol=0, atol=0)          # reproducible with a fixed torch.Generator
+    assert not torch.allclose(a, draw(4))
+    ref = sample_shapes(ae, gen, 4, 30, generator=torch.Generator(device=device).manual_seed(3), steps_per_sigma=2)
+    torch.testing.assert_close(a, ref, rtol=0, atol=0)
+    shapes, z = draw(3, return_latents=True, batch_size=2)
+    assert shapes.shape == (4, 30, 3) and z.shape == (4, 8)
+
+
+@pytest.mark.parametrize("args, exc, name", [
+    ((0, 10), ValueError, "num_shapes"),
+    ((-1, 10), ValueError, "num_shapes"),
+    ((2, 0), ValueError, "num_points"),
+    ((2.0, 10), TypeError, "num_shapes"),
+])
+def test_shapegf_sample_bad_counts_raise(args, exc, name):
+    with pytest.raises(exc, match=name):
+        _tiny_ae().sample(_gen(), *args)

@@ -1,5 +1,6 @@
 """gfcore.train.checkpoint: run folders, the checkpoint format (version 1), loading, RNG capture."""
 import json
+import os
 import random
 
 import numpy as np
@@ -10,7 +11,14 @@ from train_helpers import Circles, flat_state, tiny
 
 import gfcore
 from gfcore.train import RunDir, load_checkpoint, load_model, save_checkpoint, train_autoencoder
-from gfcore.train.checkpoint import CHECKPOINT_KIND, FORMAT_VERSION, REQUIRED_KEYS, capture_rng, restore_rng
+from gfcore.train.checkpoint import (
+    CHECKPOINT_KIND,
+    FORMAT_VERSION,
+    REQUIRED_KEYS,
+    RecordLog,
+    capture_rng,
+    restore_rng,
+)
 
 # The keys of a version-1 checkpoint, as gfcore 0.1.0 wrote them: frozen here so that a change of the format is a
 # decision (a new FORMAT_VERSION), not an accident.
@@ -91,6 +99,10 @@ def test_incompatible_checkpoint_refused(tmp_path):
     save_checkpoint({**ckpt, "kind": "latent-gan"}, tmp_path / "gan.pt")
     with pytest.raises(ValueError, match="'latent-gan' checkpoint"):
         load_checkpoint(tmp_path / "gan.pt")
+    # the kind is checked before the keys: a checkpoint of another kind is named as such, not as incomplete
+    save_checkpoint({"kind": "shapegf-latent-gan", "format_version": 1}, tmp_path / "gan2.pt")
+    with pytest.raises(ValueError, match="'shapegf-latent-gan' checkpoint .*load_latent_gan"):
+        load_checkpoint(tmp_path / "gan2.pt")
     save_checkpoint({k: v for k, v in ckpt.items() if k != "optimizer"}, tmp_path / "partial.pt")
     with pytest.raises(ValueError, match=r"missing keys \['optimizer'\]"):
         load_checkpoint(tmp_path / "partial.pt")
@@ -138,3 +150,31 @@ def test_metrics_file_is_json_lines(tmp_path):
     with run.open_metrics([{"step": 1, "loss": 0.5}]) as f:
         f.write(json.dumps({"step": 2, "loss": 0.25}) + "\n")
     assert run.read_metrics() == [{"step": 1, "loss": 0.5}, {"step": 2, "loss": 0.25}]
+
+
+def test_record_log_keeps_writes_and_hands_on_records(tmp_path):
+    seen = []
+    history = [{"step": 1, "loss": 2.0}]                     # on resume: the records up to the checkpoint
+    log = RecordLog(RunDir(tmp_path), history, seen.append, step=1)
+    assert log.steps_per_s(1) == 0.0
+    log.add({"step": 2, "loss": 1.5})
+    assert history == [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5}] and seen == [{"step": 2, "loss": 1.5}]
+    lines = RunDir(tmp_path).metrics_path.read_text().splitlines()   # flushed before close
+    assert [json.loads(line) for line in lines] == history
+    log.close()
+    log.close()                                                  # closing twice is harmless
+    assert RunDir(tmp_path).read_metrics() == history
+    quiet = RecordLog(None, [], None, step=5)                    # no run folder, no callback: keeps only
+    quiet.add({"step": 6})
+    assert quiet.history == [{"step": 6}] and quiet.steps_per_s(10) > 0
+    quiet.close()
+
+
+def test_saved_checkpoints_have_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = save_checkpoint({"a": torch.zeros(2)}, tmp_path / "c.pt")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644                 # not mkstemp's private 0600
+    assert not list(tmp_path.glob(".c.pt.*"))                   # no temporary file left behind

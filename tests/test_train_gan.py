@@ -11,6 +11,7 @@ from gfcore.models import LatentGenerator
 from gfcore.train import (
     LatentGANConfig,
     RunDir,
+    load_checkpoint,
     load_latent_gan,
     load_model,
     train_autoencoder,
@@ -172,8 +173,10 @@ def test_autoencoder_to_generated_shapes_and_wrong_kinds(tmp_path):
     # each loader refuses the other's checkpoint, naming the kinds
     with pytest.raises(ValueError, match="'shapegf-autoencoder' checkpoint .*load_model"):
         load_latent_gan(ae_run)
-    with pytest.raises(ValueError, match="shapegf-latent-gan|missing keys"):
+    with pytest.raises(ValueError, match="'shapegf-latent-gan' checkpoint .*load_latent_gan"):
         load_model(gan_run)
+    with pytest.raises(ValueError, match="'shapegf-latent-gan' checkpoint .*load_latent_gan"):
+        load_checkpoint(gan_run)
     assert load_gan_checkpoint(gan_run)["kind"] == CHECKPOINT_KIND
 
 

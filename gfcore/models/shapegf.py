@@ -12,6 +12,7 @@ from gfcore.losses import dsm_loss
 from gfcore.models.decoder import ScoreDecoder
 from gfcore.models.encoder import PointNetEncoder
 from gfcore.models.fold import fast_score_fn
+from gfcore.models.latent_gan import sample_shapes
 from gfcore.sampling import annealed_langevin
 from gfcore.sampling import prior as make_prior
 from gfcore.schedule import geometric_sigmas
@@ -206,3 +207,30 @@ class ShapeGF(nn.Module):
         finally:
             self.train(was_training)
         return self.decode(z, num_points, **kwargs)
+
+    @torch.no_grad()
+    def sample(self, latent_generator, num_shapes: int, num_points: int, **kwargs):
+        """New shapes: codes from a trained latent GAN, decoded by annealed Langevin (ShapeGF Sec. 3.5).
+
+        A thin wrapper: ``model.sample(G, B, M, ...)`` is ``gfcore.models.sample_shapes(model, G, B, M, ...)``.
+        The default ladder is the official 5-level generation ladder (1 to 0.01, 10 steps each).
+
+        Args:
+            latent_generator: a trained :class:`~gfcore.models.LatentGenerator` with this model's ``zdim``, on
+                this model's device (``noise (B, noise_dim) -> z (B, zdim)``).
+            num_shapes: shapes to generate ``B``.
+            num_points: points per shape ``M`` (any number).
+            kwargs: keyword arguments of :func:`gfcore.models.sample_shapes` (``generator``, ``sigmas``,
+                ``steps_per_sigma``, ``batch_size``, ``return_latents``) and of :meth:`decode` (``prior``,
+                ``step_size``, ``fast``).
+
+        Returns:
+            ``(B, M, d)`` points on this model's device, in its normalised space (and the ``(B, zdim)`` codes
+            with ``return_latents=True``).
+
+        Raises:
+            TypeError, ValueError: as :func:`gfcore.models.sample_shapes` (non-positive counts name the argument).
+
+        Taught in chapter 7 (Generating new shapes).
+        """
+        return sample_shapes(self, latent_generator, num_shapes, num_points, **kwargs)

@@ -14,6 +14,7 @@ import json
 import os
 import random
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -103,6 +104,49 @@ class RunDir:
         return self.last
 
 
+class RecordLog:
+    """A training run's log records: kept in ``history``, appended to the run folder's ``metrics.jsonl`` (when
+    there is one) and handed to ``callback``; it also times the steps between records. Both trainers log
+    through it.
+
+    Args:
+        run: the :class:`RunDir` to write to, or ``None`` (nothing is written).
+        history: the records so far (on resume: those up to the checkpoint; ``metrics.jsonl`` is rewritten to
+            exactly them); new records are appended to this list.
+        callback: called with every new record, or ``None``.
+        step: the step the run starts at (the first window of :meth:`steps_per_s`).
+
+    Taught in chapter 5 (The full 3D model).
+    """
+
+    def __init__(self, run: RunDir | None, history: list, callback=None, *, step: int = 0):
+        self.history = history
+        self.callback = callback
+        self._file = run.open_metrics(history) if run is not None else None
+        self._time, self._step = time.perf_counter(), step
+
+    def steps_per_s(self, step: int) -> float:
+        """Steps per second since the previous call (or the start), and start the next window at ``step``."""
+        now = time.perf_counter()
+        rate = (step - self._step) / max(now - self._time, 1e-9)
+        self._time, self._step = now, step
+        return rate
+
+    def add(self, record: dict) -> None:
+        """Keep, write (flushed: a crash loses nothing) and hand on one record."""
+        self.history.append(record)
+        if self._file is not None:
+            self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
+        if self.callback is not None:
+            self.callback(record)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
 def save_checkpoint(obj: dict, path) -> Path:
     """Write ``obj`` with ``torch.save`` atomically: a temporary file in the same folder, fsync, ``os.replace``.
 
@@ -119,6 +163,9 @@ def save_checkpoint(obj: dict, path) -> Path:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)      # mkstemp makes the file private (0600); a checkpoint is a plain file
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -165,14 +212,17 @@ def load_checkpoint(path, *, map_location="cpu") -> dict:
     ckpt = torch.load(path, weights_only=True, map_location=map_location)
     if not isinstance(ckpt, dict):
         raise ValueError(f"{path} is not a gfcore checkpoint (holds a {type(ckpt).__name__}, expected a dict)")
+    kind = ckpt.get("kind")
+    if kind != CHECKPOINT_KIND:    # before the keys: another kind of checkpoint lacks them by design
+        hint = (" (a latent GAN: load it with gfcore.train.load_latent_gan)" if kind == "shapegf-latent-gan"
+                else "")
+        raise ValueError(f"{path} holds a {kind!r} checkpoint{hint}, expected {CHECKPOINT_KIND!r}")
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
     if missing:
         raise ValueError(f"{path} is not a complete gfcore checkpoint: missing keys {missing}")
     if ckpt["format_version"] != FORMAT_VERSION:
         raise ValueError(f"{path} has checkpoint format version {ckpt['format_version']}; this gfcore reads "
                          f"version {FORMAT_VERSION}")
-    if ckpt["kind"] != CHECKPOINT_KIND:
-        raise ValueError(f"{path} holds a {ckpt['kind']!r} checkpoint, expected {CHECKPOINT_KIND!r}")
     return ckpt
 
 

@@ -15,8 +15,6 @@ Taught in chapter 4 (Conditional fields in 2D) and chapter 5 (The full 3D model)
 from __future__ import annotations
 
 import copy
-import json
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from gfcore.schedule import lr_factor
 from gfcore.train import distributed
 from gfcore.train.batches import StepBatches, mix_seed, seed_worker
 from gfcore.train.checkpoint import (
+    RecordLog,
     RunDir,
     architecture_diff,
     capture_rng,
@@ -225,10 +224,8 @@ def _train(cfg, train_set, val_set, run, resume, progress, callback, rank, world
     if cfg.compile:
         model.decoder.compile()
     train_module = distributed.wrap(model, world, device)
-    metrics_file = None
     if run is not None and rank == 0:
         run.write_config(cfg)
-        metrics_file = run.open_metrics(history)     # on resume: exactly the records up to the checkpoint
 
     loader = DataLoader(train_set, batch_sampler=StepBatches(len(train_set), cfg.batch_size, cfg.seed, start,
                                                              total, rank, world),
@@ -241,9 +238,10 @@ def _train(cfg, train_set, val_set, run, resume, progress, callback, rank, world
     ema_params = list(ema.parameters()) if ema is not None else None
     live_params = list(model.parameters())
     bar = tqdm(total=total, initial=start, disable=not progress or rank != 0, desc="train", dynamic_ncols=True)
-    t_window, step_window = time.perf_counter(), start
     step = start
     model.train()
+    # rank 0 keeps, writes and hands on the records (on resume: exactly the records up to the checkpoint)
+    log = RecordLog(run if rank == 0 else None, history, callback if rank == 0 else None, step=start)
     try:
         for step_idx, batch in zip(range(start, total), loader):
             step = step_idx + 1
@@ -282,21 +280,14 @@ def _train(cfg, train_set, val_set, run, resume, progress, callback, rank, world
             # 5. the log record: training loss, then validation
             record = {}
             if step % cfg.log_every == 0 or step == total:
-                now = time.perf_counter()
                 record.update({"step": step, "epoch": round(step / steps_per_epoch, 4), **window.take(world),
-                               "lr": lr, "steps_per_s": (step - step_window) / max(now - t_window, 1e-9)})
-                t_window, step_window = now, step
+                               "lr": lr, "steps_per_s": log.steps_per_s(step)})
                 bar.set_postfix(loss=f"{record['loss']:.4g}", lr=f"{lr:.2e}")
             if cfg.val_every and (step % cfg.val_every == 0 or step == total) and rank == 0:
                 record.update({"step": step, **_validate(cfg, eval_model, val_batches, step)})
                 bar.set_postfix(loss=record.get("loss", float("nan")), val_cd=f"{record['val_chamfer']:.4g}")
             if record and rank == 0:
-                history.append(record)
-                if metrics_file is not None:
-                    metrics_file.write(json.dumps(record) + "\n")
-                    metrics_file.flush()
-                if callback is not None:
-                    callback(record)
+                log.add(record)
 
             # 6. the checkpoint (every rank's RNG states, rank 0 writes)
             if run is not None and (step % cfg.ckpt_every == 0 or step == total):
@@ -308,8 +299,7 @@ def _train(cfg, train_set, val_set, run, resume, progress, callback, rank, world
                              keep=cfg.keep_checkpoints)
     finally:
         bar.close()
-        if metrics_file is not None:
-            metrics_file.close()
+        log.close()
     distributed.barrier(world)
     model.eval()
     return TrainResult(model=eval_model.eval(), history=history, out_dir=run.path if run else None, config=cfg,
