@@ -29,15 +29,16 @@
 # - score four constructed "models" (an honest sample, a copy of the training set, a collapse to one shape, a noisy
 #   sample) with MMD, COV, 1-NNA and JSD, and see what each metric rewards and misses,
 # - score the same clouds under the two normalisation protocols in use and get two different verdicts,
-# - evaluate chapter 5's 3D model under the official auto-encoding protocol, beside its oracle.
+# - evaluate the 3D model of [chapter 5](05_full_3d_model.ipynb) under the official auto-encoding protocol, beside
+#   its oracle and beside the numbers on its model card.
 #
 # **gfcore names used:** `gfcore.metrics.chamfer_distance`, `gfcore.metrics.emd`, `gfcore.metrics.emd_exact`,
 # `gfcore.metrics.emd_approxmatch`, `gfcore.metrics.emd_sinkhorn`, `gfcore.metrics.pairwise_cd`,
-# `gfcore.metrics.mmd`, `gfcore.metrics.coverage`, `gfcore.metrics.one_nna`, `gfcore.metrics.jsd`,
-# `gfcore.metrics.evaluate`, `gfcore.metrics.format_table`, `gfcore.data.normalize.PROTOCOLS`,
-# `gfcore.data.normalize.protocol_coordinates`, `gfcore.data.normalize.global_stats`,
-# `gfcore.data.normalize.apply_global`, `gfcore.data.Shapes3D`, `gfcore.evaluation.protocol_data`,
-# `gfcore.evaluation.evaluate_reconstruction`, `gfcore.evaluation.format_table`, `gfcore.evaluation.spread_indices`,
+# `gfcore.metrics.coverage`, `gfcore.metrics.jsd`, `gfcore.metrics.evaluate`, `gfcore.metrics.format_table`,
+# `gfcore.metrics.PAPER_SCALES`, `gfcore.data.normalize.PROTOCOLS`, `gfcore.data.normalize.protocol_coordinates`,
+# `gfcore.data.normalize.global_stats`, `gfcore.data.normalize.apply_global`, `gfcore.data.normalize.denormalize`,
+# `gfcore.data.Shapes3D`, `gfcore.evaluation.protocol_data`, `gfcore.evaluation.evaluate_reconstruction`,
+# `gfcore.evaluation.format_table`, `gfcore.evaluation.spread_indices`, `gfcore.evaluation.first_items`,
 # `gfcore.pretrained.load`, `gfcore.pretrained.card`, `gfcore.viz.plot_points`, `gfcore.viz.setup_axes`,
 # `gfcore.viz3d.render_clouds`, `gfcore.viz3d.show_image`, `gfcore.mode.choose`, `gfcore.mode.describe`.
 
@@ -57,18 +58,21 @@ import numpy as np
 import torch
 
 import gfcore.data
+import gfcore.data.normalize
 import gfcore.evaluation
 import gfcore.metrics
+import gfcore.pretrained
 import gfcore.viz
 import gfcore.viz3d
-from gfcore.data import normalize
 
 generator = gfcore.utils.seed_everything(0)
 device = gfcore.utils.default_device()
 print(gfcore.mode.describe())
 
 # %% [markdown]
-# All sizes of this chapter come from one cell; `GF_MODE=fast` and `GF_MODE=full` run the same code.
+# All sizes of this chapter come from one cell; `GF_MODE=fast` and `GF_MODE=full` run the same code. The fast mode
+# (the stored outputs, on a two-core CPU) uses smaller clouds and smaller sets than the published protocols, and
+# says so wherever a number depends on it.
 
 # %%
 N_2D = 256                                                   # points of the hand-made 2D clouds
@@ -77,22 +81,24 @@ NUM_PAIRS = gfcore.mode.choose(fast=4, full=8)              # shape pairs: half 
 SINKHORN_POINTS = gfcore.mode.choose(fast=128, full=2048)   # Sinkhorn needs thousands of sweeps: small on a CPU
 SET_SIZE = gfcore.mode.choose(fast=16, full=100)            # shapes per set for MMD, COV, 1-NNA
 SET_POINTS = gfcore.mode.choose(fast=256, full=2048)        # points per shape in those sets (published: 2048)
-AE_SHAPES = gfcore.mode.choose(fast=12, full=None)          # auto-encoding: shapes of the val split (None: all)
+AE_EVERY = gfcore.mode.choose(fast=5, full=1)               # auto-encoding: every k-th of the card's test shapes
 CATEGORIES = gfcore.data.shapes3d.CATEGORIES                # chair, table, airplane, lamp, mug, bottle
+SCALE = 0.35                                                 # radius of the clouds of the first sections
+NOISE = 0.035                                                # std of the "noisy" model's jitter (10% of SCALE)
 
 
 def shape_set(split, count, num_points, *, pool="test", normalize_mode="shape_unit", categories=CATEGORIES):
-    """``count`` procedural shapes of ``split`` spread over the categories, as a ``(count, N, 3)`` tensor.
+    """``count`` procedural shapes of ``split`` spread over ``categories``, as a ``(count, N, 3)`` tensor.
 
-    ``shape_unit`` clouds fill the unit ball; scaled by 0.4 they sit inside the ball of radius 0.5 that PointFlow's
-    JSD grid covers (about the size of raw ShapeNet shapes), with room for the noisy model below. ``none`` keeps
-    the raw coordinates.
+    ``shape_unit`` clouds fill the unit ball; scaled by ``SCALE`` they sit well inside the ball of radius 0.5 that
+    PointFlow's JSD grid covers (about the size of raw ShapeNet shapes), with room for the noisy model below.
+    ``none`` keeps the procedural family's raw coordinates.
     """
     per = math.ceil(count / len(categories))
     ds = gfcore.data.Shapes3D(categories, split=split, num_points=num_points, num_shapes=per,
                               normalize=normalize_mode, sample="first", pool=pool)
     clouds = torch.stack([ds[i]["points"] for i in gfcore.evaluation.spread_indices(len(ds), count)])
-    return clouds * 0.4 if normalize_mode == "shape_unit" else clouds
+    return clouds * SCALE if normalize_mode == "shape_unit" else clouds
 
 
 # %% [markdown]
@@ -105,7 +111,7 @@ def shape_set(split, count, num_points, *, pool="test", normalize_mode="shape_un
 # $$
 # \mathrm{CD}(A, B) \;=\; \frac{1}{N}\sum_{i} \min_{j} \|a_i - b_j\|^2
 #   \;+\; \frac{1}{M}\sum_{j} \min_{i} \|a_i - b_j\|^2 .
-# $$ (eq-chamfer)
+# $$ (eq-chamfer-distance)
 #
 # The **earth mover's distance** asks for a one-to-one matching: for $N = M$ points, the bijection $\phi$ that moves
 # every point of $A$ onto a distinct point of $B$ at the least total cost,
@@ -113,7 +119,7 @@ def shape_set(split, count, num_points, *, pool="test", normalize_mode="shape_un
 # $$
 # \mathrm{EMD}(A, B) \;=\; \min_{\phi:\,A \to B \text{ bijective}} \; \frac{1}{N}\sum_{i} c\big(a_i, b_{\phi(i)}\big),
 # \qquad c(x, y) = \|x - y\| \ \text{(PointFlow, ShapeGF)} \ \text{ or } \ \|x - y\|^2 \ \text{(PVD, LION)}.
-# $$ (eq-emd)
+# $$ (eq-emd-matching)
 #
 # Chamfer only asks that every point have *some* partner nearby; many points may share one. EMD makes each point
 # pay for its own partner, so it sees how the points are *distributed* over the shape. Two hand-made clouds show
@@ -128,17 +134,16 @@ half = N_2D // 2
 clump_angles = torch.cat([torch.linspace(0, 2 * math.pi, half + 1, dtype=torch.float64)[:-1],
                           0.6 + 0.15 * torch.rand(N_2D - half, generator=generator, dtype=torch.float64)])
 clumped = torch.stack([clump_angles.cos(), clump_angles.sin()], -1)
-noisy = circle + 0.03 * torch.randn(N_2D, 2, generator=generator, dtype=torch.float64)
+noisy_circle = circle + 0.03 * torch.randn(N_2D, 2, generator=generator, dtype=torch.float64)
 
-ref = circle.expand(2, -1, -1)
-candidates = torch.stack([clumped, noisy])
-cd_2d = gfcore.metrics.chamfer_distance(candidates, ref)
-emd_2d = gfcore.metrics.emd(candidates, ref, method="exact")
+candidates = torch.stack([clumped, noisy_circle])
+cd_2d = gfcore.metrics.chamfer_distance(candidates, circle.expand(2, -1, -1))
+emd_2d = gfcore.metrics.emd(candidates, circle.expand(2, -1, -1), method="exact")
 for name, c, e in zip(["clumped", "even but noisy"], cd_2d, emd_2d):
     print(f"{name:15s}  CD = {float(c):.5f}   EMD = {float(e):.4f}")
 
 fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
-for ax, pts, title in zip(axes, [circle, clumped, noisy],
+for ax, pts, title in zip(axes, [circle, clumped, noisy_circle],
                           ["reference", f"clumped\nCD {float(cd_2d[0]):.4f}, EMD {float(emd_2d[0]):.3f}",
                            f"even but noisy\nCD {float(cd_2d[1]):.4f}, EMD {float(emd_2d[1]):.3f}"]):
     gfcore.viz.plot_points(ax, pts, s=6, color="C0")
@@ -147,16 +152,17 @@ fig.suptitle("Figure 6.1 - Chamfer prefers the clump, EMD prefers the even cloud
 plt.show()
 
 # %% [markdown]
-# Chamfer ranks the clumped circle *better*: every one of its points lies exactly on the circle, and every point of
-# the reference still finds a partner among the evenly spread half. EMD ranks it *worse*: the extra points of the
-# clump must travel around the circle to the places where the clump left too few. A generator that piles its points
-# onto the easy parts of a shape is caught by EMD and not by Chamfer; a generator that blurs the surface is punished
-# more by Chamfer, whose squared distances weigh every off-surface point.
+# Chamfer ranks the clumped circle *better* (about five times lower than the noisy one): every one of its points
+# lies exactly on the circle, and every point of the reference still finds a partner among the evenly spread half.
+# EMD ranks it *worse*, by a factor of twenty: the extra points of the clump must travel around the circle to the
+# places where the clump left too few. A generator that piles its points onto the easy parts of a shape is caught
+# by EMD and not by Chamfer; a generator that blurs the surface is punished more by Chamfer, whose squared distances
+# weigh every off-surface point.
 #
 # ## Three ways to compute the EMD
 #
-# The exact EMD {eq}`eq-emd` is an assignment problem, solved in $O(N^3)$ by the Hungarian-type algorithm in
-# `scipy.optimize.linear_sum_assignment` (`method="exact"`): under a second for 2048 points, on the CPU. The field's
+# The exact EMD {eq}`eq-emd-matching` is an assignment problem, solved in $O(N^3)$ by the Hungarian-type algorithm
+# in `scipy.optimize.linear_sum_assignment` (`method="exact"`): under a second for 2048 points, on the CPU. The field's
 # published numbers did not come from it. They came from a CUDA kernel for Fan et al.'s **approximate matching**
 # {cite}`fan2017psgn` (`method="approxmatch"`): a coarse-to-fine soft matching where, for widths
 # $w = 4^7, 4^6, \dots, 4^{-1}$, every point of $A$ offers its unmatched mass to the points of $B$ in proportion to
@@ -170,8 +176,10 @@ plt.show()
 # $\varepsilon$ lowered step by step to 1% of the transport cost. Its plan spreads a little, so it reads slightly
 # above the exact value.
 #
-# We compare the three on pairs of procedural 3D shapes: two samplings of one shape (its train pool against its
-# test pool, what the auto-encoding oracle compares) and two different shapes.
+# We compare the three on pairs of procedural 3D shapes (scaled into a ball of radius 0.35, about the size of raw
+# ShapeNet shapes: the approximate matching's kernel widths are absolute, so its value depends on the units): two
+# samplings of one shape (its train pool against its test pool, what the auto-encoding oracle compares) and two
+# different shapes.
 
 # %%
 pair_a = torch.cat([shape_set("val", NUM_PAIRS // 2, PAIR_POINTS, pool="train")] * 2)
@@ -191,12 +199,12 @@ for cost in ("euclidean", "squared"):
 ratio_e = values["approxmatch", "euclidean"] / values["exact", "euclidean"]
 ratio_s = values["approxmatch", "squared"] / values["exact", "squared"]
 
-# Sinkhorn on smaller clouds of the same pairs (exact recomputed on them)
+# Sinkhorn on every k-th point of the same pairs (the exact value recomputed on those smaller clouds)
 sub = torch.arange(0, PAIR_POINTS, PAIR_POINTS // SINKHORN_POINTS)
 sk_a, sk_b = pair_a[:, sub], pair_b[:, sub]
 t = time.perf_counter()
 sk_value = gfcore.metrics.emd_sinkhorn(sk_a.to(device), sk_b.to(device)).double().cpu()
-timings["sinkhorn", "euclidean"] = (time.perf_counter() - t) / NUM_PAIRS
+t_sinkhorn = (time.perf_counter() - t) / NUM_PAIRS
 sk_exact = gfcore.metrics.emd_exact(sk_a.double(), sk_b.double())
 sk_err = sk_value / sk_exact - 1
 
@@ -205,27 +213,32 @@ print(f"{'pair':22s} {'exact':>8s} {'approx/exact':>13s} {'approx/exact (sq.)':>
 for i, kind in enumerate(kinds):
     print(f"{i} {kind:20s} {float(values['exact', 'euclidean'][i]):8.4f} {float(ratio_e[i]):13.3f} "
           f"{float(ratio_s[i]):19.3f} {float(sk_err[i]):+24.4f}")
-print("seconds per pair: " + ", ".join(f"{m} ({c}) {s:.3f}" for (m, c), s in timings.items()))
+print(f"seconds per pair ({PAIR_POINTS} points): "
+      + ", ".join(f"{m} ({c}) {s:.3f}" for (m, c), s in timings.items())
+      + f"; Sinkhorn ({SINKHORN_POINTS} points, on {device.type}) {t_sinkhorn:.3f}")
 
 # %%
-fig, ax = plt.subplots(figsize=(7, 3.2))
+fig, ax = plt.subplots(figsize=(7.5, 3.4))
 x = np.arange(NUM_PAIRS)
-ax.bar(x - 0.2, ratio_e.numpy(), width=0.4, label="approxmatch / exact, Euclidean cost")
-ax.bar(x + 0.2, (1 + sk_err).numpy(), width=0.4, label=f"Sinkhorn / exact ({SINKHORN_POINTS} points)")
+ax.bar(x - 0.2, ratio_e.numpy(), width=0.4, label=f"approxmatch / exact, Euclidean cost ({PAIR_POINTS} points)")
+ax.bar(x + 0.2, (1 + sk_err).numpy(), width=0.4, label=f"Sinkhorn / exact, Euclidean cost ({SINKHORN_POINTS} points)")
 ax.axhline(1.0, color="k", lw=0.8)
-ax.set_xticks(x, [f"{i}\n{k}" for i, k in enumerate(kinds)], fontsize=8)
+ax.set_xticks(x, [f"pair {i}\n{k}" for i, k in enumerate(kinds)], fontsize=8)
 ax.set_ylabel("value / exact EMD")
+ax.set_ylim(0, 1.25 * float(ratio_e.max()))
 ax.legend(fontsize=8, loc="upper right")
 ax.set_title("Figure 6.2 - the approximations against the exact EMD")
 plt.show()
 
 # %% [markdown]
-# The approximate matching reads 10-50% above the exact EMD with the Euclidean cost, more for two samplings of
-# one shape (whose exact EMD is small: the points only need to shuffle locally, and a soft matching blurs exactly
-# those short moves) than for two different shapes. With the squared cost the approximation is far looser, several
-# times the exact value for two samplings of one shape: "EMD" in a PVD or LION table is not the same quantity as
-# "EMD" in a PointFlow or ShapeGF table, not even up to a square. Sinkhorn lands within a percent of exact, but at
-# the price of thousands of sweeps over the $N \times N$ cost matrix, which is why it is a GPU option. The lesson
+# With the Euclidean cost the approximate matching reads 15-45% above the exact EMD in this run, more for two
+# samplings of one shape (whose exact EMD is small: the points only need to shuffle locally, and a soft matching
+# blurs exactly those short moves) than for two different shapes. With the squared cost the approximation is far
+# looser, several times the exact value for two samplings of one shape: "EMD" in a PVD or LION table is not the
+# same quantity as "EMD" in a PointFlow or ShapeGF table, not even up to a square. Sinkhorn lands within half a
+# percent of exact, but the timings show its price: thousands of sweeps over the $N \times N$ cost matrix. In the
+# stored fast run on a CPU it took fifty times longer per pair than the exact solver, on clouds four times smaller;
+# it pays off only on a GPU, where the sweeps run in parallel. The lesson
 # for reading tables: **an EMD column is comparable only with columns computed by the same algorithm, cost and
 # normalisation**; `gfcore` reproduces published numbers with `approxmatch` and reports exact or Sinkhorn values
 # under their own names.
@@ -246,84 +259,106 @@ plt.show()
 # $$ (eq-1nna)
 #
 # where $N_X$ is the nearest neighbour of $X$ in $S_g \cup S_r \setminus \{X\}$. MMD asks whether every reference has
-# a close generated shape (fidelity); COV asks what fraction of the references some generated shape is closest to
-# (diversity); 1-NNA asks whether a 1-nearest-neighbour classifier can tell the two sets apart: 50% means it cannot,
-# 100% means the sets are disjoint, and *below* 50% means the generated shapes sit closer to the references than the
-# references do to each other, the signature of copies. All three come from the pairwise matrices
-# (`gfcore.metrics.pairwise_cd`, `pairwise_emd`); `gfcore.metrics.evaluate` computes the whole table.
+# a close generated shape (fidelity); COV asks what fraction of the references is the nearest reference of some
+# generated shape (diversity); 1-NNA asks whether a 1-nearest-neighbour classifier can tell the two sets apart: 50%
+# means it cannot, 100% means the sets are disjoint, and *below* 50% means the generated shapes sit closer to the
+# references than the references do to each other, the signature of copies. All three come from the pairwise
+# matrices (`gfcore.metrics.pairwise_cd`, `pairwise_emd`); `gfcore.metrics.evaluate` computes the whole table.
 #
-# Four constructed "models", scored against held-out shapes (the val split):
+# Generation is evaluated one category at a time (airplanes here, as in the published tables). Four constructed
+# "models", each a set of airplanes, scored against held-out airplanes (the val split):
 #
-# - **honest**: other shapes from the same distribution (the test split),
-# - **copy**: the training set itself, point for point,
-# - **collapse**: one shape (the training set's medoid) repeated,
-# - **noisy**: the honest sample with every point jittered.
+# - **honest**: other airplanes from the same distribution (the test split): what a perfect generator would give,
+# - **copy**: the training set itself, point for point: a model that memorised its data,
+# - **collapse**: one airplane (the training set's medoid, the shape with the least total Chamfer distance to the
+#   others, the nearest thing to a "mean shape" a point cloud has) repeated,
+# - **noisy**: the honest sample with every point jittered by Gaussian noise of std 0.035 (10% of the shapes'
+#   radius).
+#
+# Two controls frame the table: the copy scored against the very training set it copied, and a set of airplanes
+# scored against a set of chairs.
 
 # %%
-reference = shape_set("val", SET_SIZE, SET_POINTS)
-honest = shape_set("test", SET_SIZE, SET_POINTS)
-training = shape_set("train", SET_SIZE, SET_POINTS)
+reference = shape_set("val", SET_SIZE, SET_POINTS, categories=("airplane",))
+honest = shape_set("test", SET_SIZE, SET_POINTS, categories=("airplane",))
+training = shape_set("train", SET_SIZE, SET_POINTS, categories=("airplane",))
 train_cd = gfcore.metrics.pairwise_cd(training.to(device)).cpu()
 medoid = training[int(train_cd.sum(1).argmin())]
 models = {
     "honest": honest,
     "copy": training.clone(),
     "collapse": medoid.expand(SET_SIZE, -1, -1).clone(),
-    "noisy": honest + 0.02 * torch.randn(honest.shape, generator=generator),
+    "noisy": honest + NOISE * torch.randn(honest.shape, generator=generator),
 }
-scores = {}
+chairs = shape_set("val", SET_SIZE, SET_POINTS, categories=("chair",))
 t = time.perf_counter()
-for name, clouds in models.items():
-    scores[name] = gfcore.metrics.evaluate(clouds.to(device), reference.to(device), emd_method="approxmatch")
+scores = {name: gfcore.metrics.evaluate(clouds.to(device), reference.to(device), emd_method="approxmatch")
+          for name, clouds in models.items()}
 scores["copy, scored on the training set"] = gfcore.metrics.evaluate(models["copy"].to(device),
                                                                     training.to(device), emd_method="approxmatch")
-other = shape_set("test", SET_SIZE, SET_POINTS, categories=("airplane",))
-only_chairs = shape_set("val", SET_SIZE, SET_POINTS, categories=("chair",))
-scores["airplanes vs chairs"] = gfcore.metrics.evaluate(other.to(device), only_chairs.to(device),
+scores["airplanes vs chairs"] = gfcore.metrics.evaluate(honest.to(device), chairs.to(device),
                                                         emd_method="approxmatch")
-print(f"{len(scores)} tables in {time.perf_counter() - t:.0f} s; protocol: clouds scaled into the ball of radius 0.4, "
-      f"{SET_SIZE} x {SET_SIZE} shapes of {SET_POINTS} points, EMD by approxmatch")
+print(f"{len(scores)} tables in {time.perf_counter() - t:.0f} s; {SET_SIZE} generated x {SET_SIZE} reference "
+      f"shapes of {SET_POINTS} points, clouds in a ball of radius {SCALE}, EMD by approxmatch (Euclidean cost)")
 keys = list(gfcore.metrics.PAPER_SCALES)
 print(f"{'':34s}" + "".join(f"{k:>11s}" for k in keys))
 for name, res in scores.items():
     print(f"{name:34s}" + "".join(f"{res[k] * gfcore.metrics.PAPER_SCALES[k]:11.3f}" for k in keys))
-print("(MMD-CD x1e3, MMD-EMD x1e2, COV and 1-NNA in %, JSD x1e2)")
+print("(MMD-CD x1e3, MMD-EMD x1e2, COV and 1-NNA in %, JSD x1e2; JSD in bits)")
 
 # %%
-image = gfcore.viz3d.render_clouds([2.5 * c for c in (reference[0], models["honest"][0], models["copy"][0],
-                                                     models["collapse"][0], models["noisy"][0])],
+image = gfcore.viz3d.render_clouds([c / SCALE for c in (reference[0], models["honest"][0], models["copy"][0],
+                                                       models["collapse"][0], models["noisy"][0])],
                                    titles=["a reference", "honest", "copy", "collapse", "noisy"],
-                                   window_size=(220, 220), point_size=2.5)
-gfcore.viz3d.show_image(image, title="Figure 6.3 - one shape of each constructed model (first of each set)")
+                                   window_size=(240, 240), point_size=3.0)
+gfcore.viz3d.show_image(image, title="Figure 6.3 - the first shape of each constructed set (no trained model)")
 
-fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
 names = [n for n in scores if n != "airplanes vs chairs"]
-for ax, (metric, label) in zip(axes, [("MMD-CD", "MMD-CD x1e3"), ("COV-CD", "COV-CD %"), ("1-NNA-CD", "1-NNA-CD %")]):
+for ax, (metric, label) in zip(axes, [("MMD-CD", "MMD-CD x1e3 (lower is better)"), ("COV-CD", "COV-CD % (higher)"),
+                                      ("1-NNA-CD", "1-NNA-CD % (50 is ideal)")]):
     vals = [scores[n][metric] * gfcore.metrics.PAPER_SCALES[metric] for n in names]
-    ax.barh(range(len(names)), vals, color=[f"C{i}" for i in range(len(names))])
+    bars = ax.barh(range(len(names)), vals, color=[f"C{i}" for i in range(len(names))])
+    ax.bar_label(bars, fmt="%.3g", fontsize=7, padding=2)
+    ax.set_xlim(0, 1.2 * max(vals))
     ax.set_yticks(range(len(names)), names if ax is axes[0] else [""] * len(names), fontsize=8)
     ax.set_title(label, fontsize=10)
     if metric == "1-NNA-CD":
         ax.axvline(50, color="k", lw=0.8, ls="--")
-fig.suptitle("Figure 6.4 - what each metric rewards (by Chamfer; the EMD columns above read the same way)", y=1.04)
+fig.suptitle("Figure 6.4 - what each metric rewards (Chamfer columns of the table above)", y=1.02)
 plt.show()
 
 # %% [markdown]
-# Read the table one row at a time.
+# Read the table one row at a time (Figure 6.4 shows its Chamfer columns).
 #
-# - **Copy** against the training set it copied: MMD exactly 0, COV 100%, 1-NNA 0%: a perfect score on two metrics
-#   and an impossible one on the third, since every shape's nearest neighbour is its own twin in the other set. Scored
-#   against held-out shapes it is merely as good as the honest sample, which is what it is: a sample of the data.
-#   Scores are only meaningful against shapes the model never saw, and 1-NNA well below 50% is a warning.
-# - **Collapse** has a decent MMD (the medoid is close to many references) but covers almost nothing, and 1-NNA
-#   tells its identical shapes apart from the references at once: MMD alone would have missed it.
-# - **Noisy** covers as well as the honest sample, but every distance grows, and MMD and 1-NNA rise with it.
-# - **Airplanes vs chairs**: two sets that do not overlap at all give 1-NNA near 100%.
+# - **Honest** is the yardstick: what a generator that samples the data distribution perfectly scores with sets of
+#   this size. Its MMD is not zero (no other airplane is identical to a reference), its COV is well below 100% (some
+#   references happen to be nobody's nearest), and its 1-NNA is not exactly 50%: with 16 + 16 shapes (fast mode) the
+#   classifier's accuracy moves in steps of 3%, and two honest samples can land 20 points below 50%, as 1-NNA-EMD
+#   does here. Every other row is to be read against this one, never against the ideal values.
+# - **Copy** against the training set it copied: MMD-CD exactly 0, COV 100%, 1-NNA 0%: a perfect score on two
+#   metrics and an impossible one on the third, since every shape's nearest neighbour is its own twin in the other
+#   set. (MMD-EMD is small but not 0: the approximate matching of a cloud with itself still spreads a little mass to
+#   neighbouring points, one more sign that it is an upper bound.) Scored against held-out shapes, the copy is merely
+#   as good as the honest sample, within the noise of sets this small, which is what it is: a sample of the data.
+#   Scores are only meaningful against shapes the model never saw, and 1-NNA far below the honest value is a warning.
+# - **Collapse**: its MMD is worse than the honest sample's, but only by half, since one well-chosen airplane is not
+#   far from most airplanes; by MMD-CD it even ranks above the noisy model. It covers a single reference (COV 1/16),
+#   and 1-NNA tells its identical shapes apart from the references at once: MMD alone would have missed what COV and
+#   1-NNA see.
+# - **Noisy** keeps the honest sample's shapes, but every distance grows: MMD-CD, built on squared distances, doubles,
+#   while MMD-EMD rises by a fifth. 1-NNA moves far from 50%, because the noise itself is a feature the classifier
+#   can use, and even COV-CD drops: the noisy clouds' nearest references concentrate on fewer shapes.
+# - **Airplanes vs chairs**: two sets that do not overlap at all give 1-NNA of 100%, a low coverage and an MMD-CD more
+#   than ten times the honest one.
 #
-# JSD compares the two sets' *pooled* point distributions on a $28^3$ grid (PointFlow's, after Achlioptas et al.): it
-# notices where points are, not which shape they belong to, so it is the weakest of the four. It assumes the clouds
-# sit inside the sphere of radius 0.5 that the grid covers, and `gfcore.metrics.jsd` refuses data outside it rather
-# than silently piling the outer points into the boundary cells:
+# JSD compares the two sets' *pooled* point distributions $P$ and $Q$, histograms on a $28^3$ grid (PointFlow's, after
+# Achlioptas et al.): $\mathrm{JSD}(P, Q) = H\big(\tfrac{P + Q}{2}\big) - \tfrac12 H(P) - \tfrac12 H(Q)$ with $H$ the
+# entropy in bits. It notices where points are, not which shape they belong to, and with small sets its floor is far
+# from 0: 16 clouds of 256 points leave most of the grid's 21,952 cells empty, so two honest sets already differ
+# by about 0.09 bits here, and that row, not zero, is the value to compare with. Copies match it; noise, collapse
+# and the wrong category raise it. It assumes the clouds sit inside the sphere of radius 0.5 that the grid covers, and
+# `gfcore.metrics.jsd` refuses data outside it rather than silently piling the outer points into the boundary cells:
 
 # %%
 try:
@@ -334,36 +369,36 @@ except ValueError as err:
 # %% [markdown]
 # ## Two protocols, two verdicts
 #
-# The metrics depend on the coordinates the clouds are given in, and two protocols are in use
-# (`gfcore.data.normalize.PROTOCOLS`):
+# The metrics depend on the coordinates the clouds are given in, and two protocols are in use for generation
+# (`gfcore.data.normalize.PROTOCOLS`; the third entry is the auto-encoding protocol of the next section):
 
 # %%
-for name, text in normalize.PROTOCOLS.items():
+for name, text in gfcore.data.normalize.PROTOCOLS.items():
     print(f"{name}: {text}\n")
 
 # %% [markdown]
 # Under PointFlow's protocol the whole data set shares one normalisation, so sizes and positions survive into the
 # metrics; under the per-shape bounding box every cloud is rescaled to the same box, so a model that gets the
-# *sizes* of shapes wrong is not penalised at all. To see it, take raw shapes and a model that draws the right
-# shapes at wrong sizes (each shape scaled by a random factor between 0.6 and 1.4 about its centre), and score the
-# very same clouds both ways.
+# *sizes* of shapes wrong is not penalised at all. To see it, take raw airplanes (the procedural family's own
+# coordinates, in which airplanes vary in size from one to the next) and a model that draws the right airplanes, all
+# 30% too large (what a wrong scale in its de-normalisation would do), and score the very same clouds both ways.
 
 # %%
-raw_ref = shape_set("val", SET_SIZE, SET_POINTS, normalize_mode="none")
-raw_honest = shape_set("test", SET_SIZE, SET_POINTS, normalize_mode="none")
+raw_ref = shape_set("val", SET_SIZE, SET_POINTS, normalize_mode="none", categories=("airplane",))
+raw_honest = shape_set("test", SET_SIZE, SET_POINTS, normalize_mode="none", categories=("airplane",))
 centre = raw_honest.mean(1, keepdim=True)
-factor = 0.6 + 0.8 * torch.rand(SET_SIZE, 1, 1, generator=generator)
-raw_sized = (raw_honest - centre) * factor + centre
+raw_sized = (raw_honest - centre) * 1.3 + centre             # every airplane 30% too large about its centre
 
 # PointFlow: a model works in the globally normalised space; its samples are de-normalised before scoring
-stats = normalize.global_stats(shape_set("train", SET_SIZE, SET_POINTS, normalize_mode="none"))
+stats = gfcore.data.normalize.global_stats(shape_set("train", SET_SIZE, SET_POINTS, normalize_mode="none",
+                                                     categories=("airplane",)))
 protocol_scores = {}
 for label, raw in (("honest", raw_honest), ("wrong sizes", raw_sized)):
-    model_space, shift, scale = normalize.apply_global(raw, stats)
+    model_space, shift, scale = gfcore.data.normalize.apply_global(raw, stats)
     for protocol in ("pointflow", "shape_bbox"):
-        gen = normalize.protocol_coordinates(model_space, protocol, shift=shift, scale=scale)
-        ref_p = raw_ref if protocol == "pointflow" else normalize.protocol_coordinates(raw_ref, protocol)
-        protocol_scores[label, protocol] = gfcore.metrics.evaluate(gen.to(device), ref_p.to(device),
+        generated = gfcore.data.normalize.protocol_coordinates(model_space, protocol, shift=shift, scale=scale)
+        ref_p = raw_ref if protocol == "pointflow" else gfcore.data.normalize.protocol_coordinates(raw_ref, protocol)
+        protocol_scores[label, protocol] = gfcore.metrics.evaluate(generated.to(device), ref_p.to(device),
                                                                    emd_method="approxmatch", with_jsd=False)
 for protocol in ("pointflow", "shape_bbox"):
     for label in ("honest", "wrong sizes"):
@@ -371,106 +406,184 @@ for protocol in ("pointflow", "shape_bbox"):
         print()
 
 # %% [markdown]
-# Under the per-shape box protocol the mis-sized model scores *exactly* like the honest one (the box erases the
-# scale), while PointFlow's protocol sees the wrong sizes in every column. Neither protocol is wrong, but they
-# measure different things, and a number means nothing without the protocol it was computed under: every table
-# `gfcore` prints names it, and never mixes protocols in one column.
+# Under the per-shape box protocol the mis-sized model scores *exactly* like the honest one: the box erases the
+# scale. Under PointFlow's protocol the wrong sizes show: MMD rises by both distances, more by Chamfer (squared
+# distances) than by EMD, and 1-NNA moves away from 50% by both. COV is the weakest witness, since it asks only
+# *which* reference is nearest and not how near: COV-CD does not move at all. The two protocols also give different
+# numbers for the *same* honest model, each in its own units, so a number means nothing without the protocol it was
+# computed under: every table `gfcore` prints names it, and never mixes protocols in one column.
 #
 # ## Auto-encoding under the official protocol
 #
-# The auto-encoding numbers of the official README compare, for each shape of the val split, the reconstruction
-# of its **train-pool** sample (the first 2048 of its points 0..9,999) with its **test-pool** sample (the first
-# 2048 of points 10,000..14,999), in original coordinates, CD x$10^4$ and EMD x$10^2$. Two samplings of the same
-# surface are not identical, so even a perfect auto-encoder scores above zero: the **oracle**, the train-pool
-# sample itself scored against the test-pool sample, is the floor, and every number reads as "k times the oracle".
-# Encoding the reference sample itself and scoring against those same points flatters a model: it can copy the
-# points it was shown. `gfcore.evaluation.evaluate_reconstruction` implements the official protocol and refuses the
-# flattering one. Here is the 3D model shipped with `gfcore` (chapter 5's model; its card says what it was trained
-# on, how, and what it scored), on the split its card was measured on:
+# The auto-encoding numbers of the official README compare, for each shape of the held-out split, the
+# reconstruction of its **train-pool** sample (the first 2048 of its points 0..9,999) with its **test-pool** sample
+# (the first 2048 of points 10,000..14,999), in original coordinates, CD x$10^4$ and EMD x$10^2$. Two samplings of
+# the same surface are not identical, so even a perfect auto-encoder scores above zero: the **oracle**, the
+# train-pool sample itself scored against the test-pool sample, is the floor, and every number reads as "k times the
+# oracle".
+#
+# Here is the 3D model shipped with `gfcore`, `gfcore.pretrained.load("shapes3d")` (the model of chapter 5's
+# results; its card says what it was trained on, how, and what it scored), evaluated on the split, shapes, seed and
+# EMD algorithm its card was measured with. The fast mode evaluates every fifth of the card's 60 shapes (the full
+# mode all of them, as the card did), so its means are those of a smaller sample.
 
 # %%
 model = gfcore.pretrained.load("shapes3d", device=device)
 card = gfcore.pretrained.card("shapes3d")
-split = card["evaluation"]["split"]                          # the split the card's numbers were measured on
-inputs, references = gfcore.evaluation.protocol_data(card["dataset"], split, num_points=2048,
-                                                     **card["dataset_kwargs"])
+card_eval = card["evaluation"]     # split, number of shapes, points, seed, EMD method of the card's numbers
+inputs, references = gfcore.evaluation.protocol_data(card["dataset"], card_eval["split"],
+                                                     num_points=card_eval["num_points"], **card["dataset_kwargs"])
+card_shapes = gfcore.evaluation.spread_indices(len(references), card_eval["num_shapes"])   # the card's shapes
+shapes = card_shapes[::AE_EVERY]
 t = time.perf_counter()
-ae = gfcore.evaluation.evaluate_reconstruction(model, inputs, references, num_shapes=AE_SHAPES,
-                                               emd_method="approxmatch", device=device)
+ae = gfcore.evaluation.evaluate_reconstruction(model, torch.utils.data.Subset(inputs, shapes),
+                                               torch.utils.data.Subset(references, shapes),
+                                               emd_method=card_eval["emd_method"], seed=card_eval["seed"],
+                                               device=device)
+print(f"model shapes3d on the {card_eval['split']} split ({len(references)} shapes; the card used "
+      f"{len(card_shapes)}, this run {ae['num_shapes']}), {time.perf_counter() - t:.0f} s")
 print(gfcore.evaluation.format_table(ae))
-print(f"({len(references)} shapes in the {split} split, {ae['num_shapes']} evaluated; "
-      f"{time.perf_counter() - t:.0f} s)")
-m = card["metrics"]
-print(f"the card ({card['evaluation']['num_shapes']} shapes): CD x1e4 {m['CD_x1e4']:.3f} "
-      f"({m['CD_over_oracle']:.2f}x the oracle), EMD x1e2 {m['EMD_x1e2']:.3f} ({m['EMD_over_oracle']:.2f}x)")
-
-# %% [markdown]
-# For contrast, the flattering protocol on the same shapes: encode the test-pool sample and score the
-# reconstruction against that same sample.
 
 # %%
-idx = ae["idx"]
-ref_points = torch.stack([references[int(i)]["points"] for i in idx]).to(device)
-shift = torch.stack([references[int(i)]["shift"] for i in idx]).to(device)
-scale = torch.stack([references[int(i)]["scale"] for i in idx]).to(device)
-with torch.no_grad():
-    rec_self = model.reconstruct(ref_points, ref_points.shape[1],
-                                 generator=torch.Generator(device=device).manual_seed(0))
-flattering = gfcore.metrics.chamfer_distance(normalize.denormalize(rec_self, shift, scale),
-                                             normalize.denormalize(ref_points, shift, scale))
-print(f"CD x1e4: official protocol {ae['CD'] * 1e4:.3f} ({ae['CD/oracle']:.2f}x the oracle "
-      f"{ae['oracle-CD'] * 1e4:.3f}); encoding the reference itself {float(flattering.mean()) * 1e4:.3f}")
+m = card["metrics"]
+print(f"{'shapes3d, ' + card_eval['split'] + ' split':30s}{'CD x1e4':>9s}{'oracle':>9s}{'ratio':>8s}"
+      f"{'EMD x1e2':>10s}{'oracle':>9s}{'ratio':>8s}")
+print(f"{'this run (' + str(ae['num_shapes']) + ' shapes)':30s}"
+      f"{ae['CD'] * 1e4:9.3f}{ae['oracle-CD'] * 1e4:9.3f}{ae['CD/oracle']:7.2f}x"
+      f"{ae['EMD'] * 1e2:10.3f}{ae['oracle-EMD'] * 1e2:9.3f}{ae['EMD/oracle']:7.2f}x")
+print(f"{'the card (' + str(card_eval['num_shapes']) + ' shapes)':30s}"
+      f"{m['CD_x1e4']:9.3f}{m['oracle_CD_x1e4']:9.3f}{m['CD_over_oracle']:7.2f}x"
+      f"{m['EMD_x1e2']:10.3f}{m['oracle_EMD_x1e2']:9.3f}{m['EMD_over_oracle']:7.2f}x")
+
+# %%
+cats = card["dataset_kwargs"]["categories"]
+per_shape = ae["cd"] / ae["oracle_cd"]                       # (B,) each shape's CD in units of its own oracle
+print("per category: mean CD x1e4 of the reconstructions / of the oracle")
+for k, name in enumerate(cats):
+    mine = ae["label"] == k
+    print(f"  {name:9s} {float(ae['cd'][mine].mean()) * 1e4:7.3f} / {float(ae['oracle_cd'][mine].mean()) * 1e4:6.3f}"
+          f"   ({int(mine.sum())} shapes)")
+fig, ax = plt.subplots(figsize=(10, 3.4))
+bars = ax.bar(np.arange(ae["num_shapes"]), per_shape.numpy(), color="C3")
+ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=2)
+ax.axhline(1.0, color="k", lw=0.8, label="oracle (1x)")
+ax.axhline(ae["CD/oracle"], color="C0", ls="--", lw=1, label=f"this run's table: {ae['CD/oracle']:.2f}x")
+ax.axhline(m["CD_over_oracle"], color="C2", ls=":", lw=1.5, label=f"the card: {m['CD_over_oracle']:.2f}x")
+ax.set_xticks(np.arange(ae["num_shapes"]),
+              [f"{cats[int(k)]}\n#{int(i)}" for k, i in zip(ae["label"], ae["idx"])], fontsize=7)
+ax.set_ylabel("reconstruction CD / oracle CD")
+ax.set_ylim(0, 1.15 * float(per_shape.max()))
+ax.legend(fontsize=8, loc="upper right")
+ax.set_title(f"Figure 6.5 - shipped model shapes3d: Chamfer per {card_eval['split']} shape, in units of its oracle",
+             fontsize=10)
+plt.show()
 
 # %% [markdown]
-# For reference, the official README reports for ShapeGF on ShapeNet airplanes CD 0.966 / EMD 2.632 against an
-# oracle of 0.837 / 2.062 (1.15x and 1.28x), chairs 5.660 / 4.976 against 3.201 / 3.297 (1.77x, 1.51x). Our
-# procedural shapes are a different data set, so only the ratios to the oracle compare, and only loosely.
+# The table and Figure 6.5 read together. On average the shipped model's reconstructions are about three times
+# the oracle in Chamfer and under twice in EMD, close to its card (the fast mode's sample of 12 shapes moves
+# the means; the full mode evaluates the card's 60 shapes). Shape by shape the gap is far from uniform: in the
+# stored run mugs and bottles come back within 1.2-1.5x of their oracle, chairs, tables and lamps at 1.6-2.8x,
+# and airplanes worst, one of them at 7x (plausibly their thin wings and tails, which a blurred reconstruction
+# thickens). The table's ratio is a ratio of *means* in original coordinates, so the shapes with the largest
+# distances in those units (tables and airplanes, per the category lines above) weigh most in it, which is why
+# it sits above most of the bars. For comparison, the official README reports ShapeGF on ShapeNet at 1.15x the
+# oracle in CD for airplanes (0.966 against 0.837) and 1.77x for chairs (5.660 against 3.201), with 1.28x and
+# 1.51x in EMD; our procedural shapes are a different data set and our model a small one trained on a CPU, so
+# only the ratios compare, and only loosely.
+#
+# Why the two independent samples? Because encoding the reference sample itself and scoring the reconstruction
+# against those same points flatters any model that can pass points through: an "auto-encoder" that returns its
+# input would score exactly 0 that way, while under the official protocol it scores exactly the oracle (the oracle
+# *is* that model's score). `gfcore.evaluation.evaluate_reconstruction` refuses the flattering set-up:
+
+# %%
+same = torch.utils.data.Subset(references, shapes)
+try:
+    gfcore.evaluation.evaluate_reconstruction(model, same, same)
+except ValueError as err:
+    print("ValueError:", err)
+
+# %% [markdown]
+# ShapeGF cannot pass points through: its decoder only sees a 128-number code and draws fresh points by Langevin
+# dynamics. So scoring it the flattering way, done here by hand on the same shapes, should change little:
+
+# %%
+batch = gfcore.evaluation.first_items(same, len(shapes))
+x_ref = batch["points"].to(device)
+shift, scale = batch["shift"].to(device), batch["scale"].to(device)
+with torch.no_grad():
+    rec_self = model.reconstruct(x_ref, x_ref.shape[1],
+                                 generator=torch.Generator(device=device).manual_seed(card_eval["seed"]))
+flattering = gfcore.metrics.chamfer_distance(gfcore.data.normalize.denormalize(rec_self, shift, scale),
+                                             gfcore.data.normalize.denormalize(x_ref, shift, scale)).mean()
+print(f"CD x1e4 of shapes3d on these {len(shapes)} shapes: official protocol {ae['CD'] * 1e4:.3f} "
+      f"({ae['CD/oracle']:.2f}x the oracle), encoding the reference itself {float(flattering) * 1e4:.3f} "
+      f"({float(flattering) / ae['CD']:.3f} of the official number)")
+print(f"a copying 'auto-encoder': official protocol {ae['oracle-CD'] * 1e4:.3f} (1.00x the oracle), encoding "
+      f"the reference itself 0.000")
+
+# %% [markdown]
+# The two numbers for ShapeGF agree closely (within 1% in the stored run): the code carries the shape, not the
+# sample. The protocol is what keeps the comparison fair across models: a model that
+# *can* copy its input (a point-wise network, or an up-sampler that keeps the input points) would look perfect under
+# the flattering set-up and is held to the oracle under the official one.
 #
 # ## Summary
 #
-# - Chamfer {eq}`eq-chamfer` matches nearest neighbours and is blind to how points are distributed; EMD {eq}`eq-emd`
-#   matches one to one and is not. They can rank two clouds in opposite orders.
+# - Chamfer {eq}`eq-chamfer-distance` matches nearest neighbours and is blind to how points are distributed;
+#   EMD {eq}`eq-emd-matching` matches one to one and is not. They can rank two clouds in opposite orders.
 # - The exact EMD is an assignment problem; published tables used Fan et al.'s approximate matching, an upper bound
-#   10-50% above exact with the Euclidean cost and far more with the squared one; Sinkhorn is within about 1% at a
+#   10-50% above exact with the Euclidean cost and far more with the squared one; Sinkhorn is within a percent at a
 #   high price in sweeps. Compare EMD numbers only across the same algorithm, cost and normalisation.
-# - MMD rewards fidelity, COV diversity, 1-NNA both (50% is ideal, below 50% flags copies); each is fooled by
-#   something the others catch; all must be computed against held-out shapes.
+# - MMD {eq}`eq-mmd-cov` rewards fidelity, COV diversity, 1-NNA {eq}`eq-1nna` both (50% is ideal, below 50% flags
+#   copies); each is fooled by something the others catch; all must be computed against held-out shapes, and read
+#   beside an honest sample of the same size.
 # - The normalisation protocol changes the verdict: per-shape boxes forgive wrong sizes, PointFlow's global
 #   normalisation does not. Every table names its protocol.
-# - Auto-encoding is scored train pool in, test pool as reference, beside the oracle.
+# - Auto-encoding is scored train pool in, test pool as reference, beside the oracle; the shipped model
+#   `shapes3d` reconstructs held-out shapes at a few times the oracle, as its card says.
 #
 # ## Exercises
 #
-# 1. Move the clump of Figure 6.1 to cover a quarter of the circle instead of a short arc. *Check:* the EMD of the
+# 1. Spread the clump of Figure 6.1 over a quarter of the circle instead of a short arc. *Check:* the EMD of the
 #    clumped cloud drops (less mass has to travel far) while its Chamfer distance barely changes.
-# 2. Run `gfcore.metrics.emd_approxmatch` with `levels="complete"` (a last uniform level, as Fan et al.'s original
-#    kernel) on the Euclidean pairs. *Check:* with `return_unmatched=True` the default `"pointflow"` ladder leaves a
-#    tiny fraction of mass unmatched and the complete ladder none; the values differ by well under 1%.
-# 3. Make the "noisy" model noisier (0.04) and plot MMD-CD and MMD-EMD against the noise level. *Check:* MMD-CD grows
-#    roughly with the square of the noise (squared distances), MMD-EMD roughly linearly.
-# 4. Score the "collapse" model with `gfcore.metrics.one_nna(..., return_parts=True)`. *Check:* the generated shapes
-#    are classified perfectly (their nearest neighbour is another copy) while the references are mostly classified
-#    correctly too.
+# 2. Run `gfcore.metrics.emd_approxmatch` with `levels="complete"` (a last uniform level, as in Fan et al.'s original
+#    kernel) on the pairs of Figure 6.2. *Check:* with `return_unmatched=True` the default `"pointflow"` ladder leaves
+#    a tiny fraction of mass unmatched and the complete ladder none; the values differ by well under 1%.
+# 3. Score the "noisy" model at noise levels 0, 0.01, 0.02, 0.04 and 0.08 and plot MMD-CD and MMD-EMD against the
+#    noise (pass `with_jsd=False`: the largest noise pushes points outside the JSD grid, and `jsd` refuses them).
+#    *Check:* both grow; at 0.08 MMD-CD is several times its noise-free value while MMD-EMD has not much more than
+#    doubled: squared distances punish off-surface points hardest.
+# 4. Score the "collapse" model with `gfcore.metrics.one_nna(..., return_parts=True)` on the matrices of
+#    `gfcore.metrics.evaluate(..., return_matrices=True)`. *Check:* the generated shapes are classified perfectly
+#    (their nearest neighbour is another copy) while most references are classified correctly too.
+# 5. Re-run the auto-encoding section with `emd_method="exact"`. *Check:* both the model's EMD and the oracle's drop,
+#    and the model-to-oracle ratio changes: a ratio, too, depends on the EMD algorithm.
 
 # %%
 # The science this chapter showed; nbval fails the build if it stops being true.
 assert cd_2d[0] < cd_2d[1] and emd_2d[0] > emd_2d[1]                       # Chamfer and EMD disagree on Figure 6.1
 assert torch.all(ratio_e >= 1.0) and torch.all(ratio_e < 1.6), ratio_e       # approxmatch: an upper bound, within 1.6x
+assert torch.all(ratio_s >= 1.0), ratio_s                                   # ... with the squared cost too
 assert torch.all(sk_err.abs() < 0.02), sk_err                               # Sinkhorn: within 2% of exact
-h, c = scores["honest"], scores["copy, scored on the training set"]
+h = scores["honest"]
 assert 0.25 <= h["1-NNA-CD"] <= 0.75, h                                     # two samples of one distribution: near 50%
 assert scores["airplanes vs chairs"]["1-NNA-CD"] >= 0.9                     # different distributions: near 100%
+c = scores["copy, scored on the training set"]
 assert c["MMD-CD"] == 0 and c["COV-CD"] == 1.0 and c["1-NNA-CD"] == 0.0    # copying looks perfect on the training set
-assert scores["copy"]["MMD-CD"] >= 0.5 * h["MMD-CD"]                        # ... and ordinary on held-out shapes
-assert scores["collapse"]["COV-CD"] <= 2 / SET_SIZE and scores["collapse"]["1-NNA-CD"] > h["1-NNA-CD"]
+assert 0.5 * h["MMD-CD"] <= scores["copy"]["MMD-CD"] <= 2 * h["MMD-CD"]    # ... and ordinary on held-out shapes
+assert scores["collapse"]["COV-CD"] <= 2 / SET_SIZE                         # a collapse covers almost nothing
+assert scores["collapse"]["1-NNA-CD"] >= 0.8 and scores["collapse"]["MMD-CD"] > h["MMD-CD"]
 assert scores["noisy"]["MMD-CD"] > h["MMD-CD"] and scores["noisy"]["MMD-EMD"] > h["MMD-EMD"]
-same = gfcore.metrics.pairwise_cd(reference.to(device))
-assert gfcore.metrics.coverage(same) == 1.0                                 # a set covers itself
+assert gfcore.metrics.coverage(gfcore.metrics.pairwise_cd(reference.to(device))) == 1.0   # a set covers itself
 sb_h, sb_w = protocol_scores["honest", "shape_bbox"], protocol_scores["wrong sizes", "shape_bbox"]
 assert abs(sb_h["MMD-CD"] - sb_w["MMD-CD"]) <= 1e-4 * sb_h["MMD-CD"]      # the box forgives wrong sizes ...
-assert protocol_scores["wrong sizes", "pointflow"]["MMD-CD"] > protocol_scores["honest", "pointflow"]["MMD-CD"]
-assert ae["oracle-CD"] > 0 and ae["CD/oracle"] >= 1.0                       # no auto-encoder beats the oracle
-assert float(flattering.mean()) < ae["CD"]                                  # scoring the input itself flatters
+pf_h, pf_w = protocol_scores["honest", "pointflow"], protocol_scores["wrong sizes", "pointflow"]
+assert pf_w["MMD-CD"] > pf_h["MMD-CD"] and pf_w["MMD-EMD"] > pf_h["MMD-EMD"]   # ... PointFlow's does not
+assert abs(pf_w["1-NNA-CD"] - 0.5) > abs(pf_h["1-NNA-CD"] - 0.5)
+assert ae["oracle-CD"] > 0 and ae["CD/oracle"] >= 1.0 and ae["EMD/oracle"] >= 1.0   # nobody beats the oracle
+assert 0.7 <= ae["CD/oracle"] / m["CD_over_oracle"] <= 1.4, (ae["CD/oracle"], m)    # consistent with the card
+assert abs(float(flattering) / ae["CD"] - 1) < 0.15                         # ShapeGF does not copy its input
 print("chapter 6 checks passed")
 
 # %% [markdown]
@@ -480,7 +593,7 @@ print("chapter 6 checks passed")
 # `gfcore.metrics.PAPER_SCALES`, `gfcore.data.normalize.PROTOCOLS`, `gfcore.data.normalize.protocol_coordinates`,
 # `gfcore.data.normalize.global_stats`, `gfcore.data.normalize.apply_global`, `gfcore.data.normalize.denormalize`,
 # `gfcore.data.Shapes3D`, `gfcore.evaluation.protocol_data`, `gfcore.evaluation.evaluate_reconstruction`,
-# `gfcore.evaluation.format_table`, `gfcore.evaluation.spread_indices`,
+# `gfcore.evaluation.format_table`, `gfcore.evaluation.spread_indices`, `gfcore.evaluation.first_items`,
 # `gfcore.pretrained.load`, `gfcore.pretrained.card`, `gfcore.viz.plot_points`, `gfcore.viz.setup_axes`,
 # `gfcore.viz3d.render_clouds`, `gfcore.viz3d.show_image`, `gfcore.utils.seed_everything`,
 # `gfcore.utils.default_device`, `gfcore.mode.choose`, `gfcore.mode.describe`.
