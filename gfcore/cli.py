@@ -9,8 +9,8 @@
                             [--save-input PATH] [--set key=value ...]
     python -m gfcore eval --ckpt runs/airplane [--split val] [--data ROOT] [--emd approxmatch] [--out eval.json]
     python -m gfcore mesh (--ckpt runs/airplane | --pretrained shapes3d | --gan runs/airplane-gan)
-                          --out shape.ply [--input cloud.npy | --dataset-index 0 [--split test]] [--sigma 0.02]
-                          [--resolution 128] [--raw]
+                          --out shape.ply [--input cloud.npy | --dataset-index 0 [--split test]] [--sigma 0.05]
+                          [--num-support 2048] [--resolution 128] [--raw]
 
 ``train`` loads a YAML preset into :class:`gfcore.train.AutoEncoderConfig` (or, for a preset with
 ``stage: gan``, :class:`gfcore.train.LatentGANConfig`; unknown keys are an error), applies ``--set`` overrides
@@ -23,7 +23,8 @@ the uniform prior), or, given a latent-GAN run, generates new shapes; it writes 
 
 ``eval`` scores an auto-encoder under the official protocol (:func:`gfcore.evaluation.main_eval`) and writes the
 JSON record. ``mesh`` extracts the surface of one shape (:func:`gfcore.surface.mesh_from_model`) and writes it
-as PLY or OBJ.
+as PLY or OBJ; the mesh is kept near ``--num-support`` of the model's own samples (0: everywhere), which removes
+sheets a learned field can draw in empty space.
 
 Errors in the input (a bad config key, a missing dataset folder, a missing checkpoint) exit with status 2 and
 a one-line message; ``GF_DEBUG=1`` shows the traceback instead.
@@ -230,13 +231,22 @@ def cmd_sample(args) -> int:
 def cmd_eval(args) -> int:
     import json
 
-    from gfcore.evaluation import main_eval
+    from gfcore.evaluation import main_eval, main_eval_generation
 
     ckpt_path = _checkpoint_file(args.ckpt)
-    out = main_eval(ckpt_path, data=args.data, split=args.split,
-                    emd_method=None if args.emd == "none" else args.emd, num_shapes=args.num_shapes,
-                    out_json=args.out, num_points=args.num_points, device=_device(args.device),
-                    batch_size=args.batch_size, disable=args.no_progress)
+    emd_method = None if args.emd == "none" else args.emd
+    if _checkpoint_kind(ckpt_path) == "shapegf-latent-gan":     # generation: new shapes against the split
+        args.split = args.split or "test"
+        if args.data is not None:
+            raise CLIError("--data applies to auto-encoder checkpoints; a latent GAN takes its auto-encoder's data")
+        out = main_eval_generation(ckpt_path, split=args.split, emd_method=emd_method, num_shapes=args.num_shapes,
+                                   num_points=args.num_points, seed=args.seed, device=_device(args.device),
+                                   batch_size=args.batch_size, out_json=args.out, disable=args.no_progress)
+    else:
+        args.split = args.split or "val"
+        out = main_eval(ckpt_path, data=args.data, split=args.split, emd_method=emd_method,
+                        num_shapes=args.num_shapes, out_json=args.out, num_points=args.num_points,
+                        device=_device(args.device), batch_size=args.batch_size, disable=args.no_progress)
     print(out["table"], flush=True)
     path = Path(out["json_path"])
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -310,10 +320,13 @@ def cmd_mesh(args) -> int:
         raise CLIError("--input and --raw apply to encoded shapes; --gan generates a new one")
     device = _device(args.device)
     model, points, z, shift, scale = _mesh_source(args, device)
+    if args.num_support < 0:
+        raise CLIError(f"--num-support must be >= 0 (0: no support), got {args.num_support}")
     options = {k: v for k, v in (("resolution", args.resolution), ("bounds", args.bounds),
                                  ("project_steps", args.project_steps), ("keep", args.keep)) if v is not None}
     t0 = time.perf_counter()
-    vertices, faces = surface.mesh_from_model(model, points=points, z=z, sigma=args.sigma, **options)
+    vertices, faces = surface.mesh_from_model(model, points=points, z=z, sigma=args.sigma,
+                                              num_support=args.num_support, **options)
     if args.raw:
         vertices = denormalize(vertices, shift.reshape(1, 3).to(vertices), scale.reshape(1, 1).to(vertices))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -367,12 +380,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override the stored config, e.g. dataset_kwargs.root=/data/ShapeNetCore.v2.PC15k")
     s.set_defaults(func=cmd_sample)
 
-    e = sub.add_parser("eval", help="score an auto-encoder under the official protocol",
-                       description="Reconstruct a split of the checkpoint's data set (train-pool sample in, "
-                                   "test-pool sample as reference) and report CD and EMD beside the oracle; "
-                                   "writes the JSON record.")
-    e.add_argument("--ckpt", required=True, help="auto-encoder checkpoint, or its run folder")
-    e.add_argument("--split", default="val", choices=("train", "val", "test"), help="split (official: val)")
+    e = sub.add_parser("eval", help="score an auto-encoder (official protocol) or a latent GAN (generation table)",
+                       description="Auto-encoder checkpoint: reconstruct a split of its data set (train-pool sample "
+                                   "in, test-pool sample as reference) and report CD and EMD beside the oracle. "
+                                   "Latent-GAN checkpoint: generate one shape per shape of the split and report "
+                                   "MMD, COV and 1-NNA (box-normalised clouds). Writes the JSON record.")
+    e.add_argument("--ckpt", required=True, help="auto-encoder or latent-GAN checkpoint, or its run folder")
+    e.add_argument("--split", default=None, choices=("train", "val", "test"),
+                   help="split (default: val for an auto-encoder, as the official code; test for a latent GAN)")
     e.add_argument("--data", default=None, metavar="ROOT", help="replace the data root (shapenet)")
     e.add_argument("--emd", default="approxmatch", choices=("approxmatch", "exact", "sinkhorn", "none"),
                    help="EMD algorithm (none: Chamfer only)")
@@ -380,7 +395,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--num-points", type=int, default=2048, help="points per sample (official 2048)")
     e.add_argument("--batch-size", type=int, default=32, help="shapes per batch")
     e.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, ...")
-    e.add_argument("--out", default=None, help="JSON record (default: eval_<split>.json beside the checkpoint)")
+    e.add_argument("--out", default=None, help="JSON record (default: eval_<split>.json, or eval_gen_<split>.json for "
+                                               "a latent GAN, beside the checkpoint)")
+    e.add_argument("--seed", type=int, default=0, help="seed of the generated shapes (latent GAN)")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
     e.set_defaults(func=cmd_eval)
 
@@ -395,7 +412,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--dataset-index", type=int, default=0, help="item of the model's data set (default 0)")
     m.add_argument("--split", default="test", choices=("train", "val", "test"), help="split of --dataset-index")
     m.add_argument("--seed", type=int, default=0, help="seed of the latent GAN's noise (--gan)")
-    m.add_argument("--sigma", type=float, default=0.02, help="noise level of the field to mesh")
+    m.add_argument("--sigma", type=float, default=0.05,
+                   help="noise level of the field to mesh (default 0.05: best for the shipped shapes3d, chapter 8)")
+    m.add_argument("--num-support", type=int, default=2048, metavar="N",
+                   help="keep the mesh near N samples of the model's own (annealed Langevin); 0: no support")
     m.add_argument("--resolution", type=int, default=None, help="marching-cubes grid size per side")
     m.add_argument("--bounds", type=float, default=None, help="half side of the meshed box")
     m.add_argument("--project-steps", type=int, default=None, help="steps projecting vertices onto the surface")

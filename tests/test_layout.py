@@ -77,7 +77,7 @@ WRITERS = {"save", "savez", "savez_compressed", "write_text", "write_bytes", "to
            "replace", "unlink", "rmtree"}
 ALLOWED = {
     "gfcore/train", "gfcore/cli.py",
-    "gfcore/surface.py",     # write_mesh: exports a mesh the caller asked for (PLY/OBJ)
+    "gfcore/surface/io.py",  # write_mesh: exports a mesh the caller asked for (PLY/OBJ)
     "gfcore/viz3d.py",       # to_html: the vtk.js export goes through a temporary file that it deletes
 }
 

@@ -362,6 +362,8 @@ def test_bad_inputs_raise(sphere):
         (lambda: surface.mesh_from_grid(torch.full((4, 4, 4), float("nan")), level=0.1), ValueError,
          "volume"),
         (lambda: surface.mesh_from_grid(torch.zeros(4, 4, 4), level=-0.1), ValueError, "level"),
+        (lambda: surface.mesh_from_grid(torch.zeros(8, 8, 8), level=0.1, support=torch.full((4, 3), 5.0)),
+         ValueError, "no surface near the support"),
         (lambda: rays(d=x[:3]), ValueError, "directions"),
         (lambda: rays(d=torch.zeros_like(x)), ValueError, "directions"),
         (lambda: rays(step_scale=1.5), ValueError, "step_scale"),
