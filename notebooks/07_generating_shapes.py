@@ -96,8 +96,10 @@ RENDER = dict(window_size=(200, 200), point_size=3.0)
 # The generator of the second stage knows nothing about points. It maps Gaussian noise to a code,
 #
 # $$
-# n \sim \mathcal N(0, I_{128}), \qquad z = G_\phi(n) \in \mathbb R^{128}, \qquad
-# x_1, \dots, x_M \sim \text{annealed Langevin on } s_\theta(\,\cdot\,, \sigma, z),
+# \begin{aligned}
+# n &\sim \mathcal N(0, I_{128}), \qquad z = G_\phi(n) \in \mathbb R^{128},\\
+# x_1, \dots, x_M &\sim \text{annealed Langevin on } s_\theta(\,\cdot\,, \sigma, z),
+# \end{aligned}
 # $$ (eq-ch7-two-stages)
 #
 # and the frozen decoder of chapter 5 does the rest. Both networks of the GAN are small MLPs, sized as in the

@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from gfcore.models import PointNetEncoder, ScoreDecoder, ShapeGF, ToyScoreNet
+from gfcore.utils import fast_dtype
 from gfcore.models.decoder import reference_forward as reference_decoder
 
 
@@ -269,10 +270,25 @@ def test_decode_fast_path_matches_plain_score_fn():
             p.normal_(0.0, 0.03, generator=gen)
     model.train()
     z = torch.randn(3, 8, generator=gen)
-    fast = model.decode(z, 64, generator=torch.Generator().manual_seed(0), steps_per_sigma=3)
+    fast = model.decode(z, 64, generator=torch.Generator().manual_seed(0), steps_per_sigma=3, dtype=torch.float32)
     plain = model.decode(z, 64, generator=torch.Generator().manual_seed(0), steps_per_sigma=3, fast=False)
     assert model.training
     assert torch.allclose(fast, plain, atol=1e-4), (fast - plain).abs().max()
+    # the default compute dtype is the device's fast one (bfloat16 on CPUs with bf16 units): close, not equal
+    auto = model.decode(z, 64, generator=torch.Generator().manual_seed(0), steps_per_sigma=3)
+    bf16 = model.decode(z, 64, generator=torch.Generator().manual_seed(0), steps_per_sigma=3, dtype=torch.bfloat16)
+    expected = bf16 if fast_dtype("cpu") == torch.bfloat16 else fast
+    torch.testing.assert_close(auto, expected)
+    assert (bf16 - plain).abs().max() < 0.05 and not torch.equal(bf16, fast)
+
+
+def test_fast_dtype_follows_the_cpu_flags(monkeypatch):
+    import gfcore.utils
+
+    monkeypatch.setattr(gfcore.utils, "cpu_has_fast_bf16", lambda: False)
+    assert gfcore.utils.fast_dtype("cpu") == torch.float32
+    monkeypatch.setattr(gfcore.utils, "cpu_has_fast_bf16", lambda: True)
+    assert gfcore.utils.fast_dtype("cpu") == torch.bfloat16
 
 
 # -- preconditioning ------------------------------------------------------------------------------------------

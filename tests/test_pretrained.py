@@ -31,6 +31,18 @@ def test_card_describes_the_model(name):
     build_dataset(card["dataset"], "test", **{**card["dataset_kwargs"], "num_points": 16})   # the split rebuilds
 
 
+def remeasure(name: str, check: dict, **kwargs) -> dict:
+    """The card's check shapes (the first test shapes) auto-encoded again under the card's protocol and seed."""
+    card = gfcore.pretrained.card(name)
+    model = gfcore.pretrained.load(name, device="cpu")
+    kw = {**card["dataset_kwargs"], "num_points": card["evaluation"]["num_points"], "sample": "first"}
+    inputs = build_dataset(card["dataset"], "test", **kw, pool="train")
+    refs = build_dataset(card["dataset"], "test", **kw, pool="test")
+    k = check["num_shapes"]
+    return evaluate_reconstruction(model, first_items(inputs, k), first_items(refs, k), emd_method=None,
+                                   seed=check["seed"], **kwargs)
+
+
 @pytest.mark.parametrize("name", AUTOENCODERS)
 def test_card_numbers_still_hold(name):
     """Re-measure the card's check shapes (first test shapes, same protocol, seed and sampler): each shape's
@@ -38,18 +50,28 @@ def test_card_numbers_still_hold(name):
     the card's headline ratio within the issue's bar."""
     card = gfcore.pretrained.card(name)
     check = card["check"]
-    model = gfcore.pretrained.load(name, device="cpu")
-    n = card["evaluation"]["num_points"]
-    kw = {**card["dataset_kwargs"], "num_points": n, "sample": "first"}
-    inputs = build_dataset(card["dataset"], "test", **kw, pool="train")
-    refs = build_dataset(card["dataset"], "test", **kw, pool="test")
-    k = check["num_shapes"]
-    got = evaluate_reconstruction(model, first_items(inputs, k), first_items(refs, k), emd_method=None,
-                                  seed=check["seed"])
+    got = remeasure(name, check)
     torch.testing.assert_close(got["oracle_cd"], torch.tensor(check["oracle_cd"], dtype=torch.float64),
                                rtol=1e-4, atol=0)
     torch.testing.assert_close(got["cd"], torch.tensor(check["cd"], dtype=torch.float64), rtol=0.25, atol=0)
-    assert card["metrics"]["CD_over_oracle"] <= 3.0   # the 2x goal of issue 7 is not met yet: 2.55x on 60 shapes
+    assert card["metrics"]["CD_over_oracle"] <= 3.0   # encoder's codes: the 2x goal is met only with refinement
+
+
+@pytest.mark.parametrize("name", AUTOENCODERS)
+def test_refined_card_numbers_still_hold(name):
+    """The card's refined-codes numbers (ShapeGF.reconstruct(refine_steps=...)): the check shapes re-measured
+    within 25% each, the refined reconstructions better than the encoder-only ones on them, and the headline
+    within the book's goal of 2x the oracle with the controls kept."""
+    card = gfcore.pretrained.card(name)
+    check, base = card["check_refined"], card["check"]
+    got = remeasure(name, check, refine_steps=check["refine_steps"])
+    torch.testing.assert_close(got["cd"], torch.tensor(check["cd"], dtype=torch.float64), rtol=0.25, atol=0)
+    assert got["cd"].mean() < torch.tensor(base["cd"]).mean()
+    refined = card["metrics_refined"]
+    assert refined["CD_over_oracle"] <= 2.0 and refined["CD_over_oracle"] < card["metrics"]["CD_over_oracle"]
+    for key in ("category_accuracy", "own_shape_rate"):
+        if key in refined:
+            assert refined[key] >= card["metrics"][key] - 0.05, (key, refined, card["metrics"])
 
 
 # ---------------------------------------------------------------- the latent GAN's generator

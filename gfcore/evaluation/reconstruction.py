@@ -147,7 +147,7 @@ def _original(points: torch.Tensor, batch: dict) -> torch.Tensor:
 def evaluate_reconstruction(model, inputs, references=None, *, num_shapes: int | None = None,
                             num_points: int | None = None, emd_method: str | None = "approxmatch",
                             emd_cost: str = "euclidean", steps_per_sigma: int = 10,
-                            sigmas: torch.Tensor | None = None, seed: int = 0,
+                            sigmas: torch.Tensor | None = None, seed: int = 0, refine_steps: int = 0,
                             batch_size: int = 32, device=None, disable: bool = True) -> dict:
     """Auto-encoding under the official protocol: encode the train-pool sample, score the reconstruction against
     the test-pool sample in original coordinates, beside the oracle (train-pool vs test-pool sample).
@@ -169,6 +169,8 @@ def evaluate_reconstruction(model, inputs, references=None, *, num_shapes: int |
         emd_cost: ``"euclidean"`` (ShapeGF, PointFlow) or ``"squared"``.
         steps_per_sigma, sigmas: the Langevin sampler's settings (default: official 10 levels x 10 steps).
         seed: seed of the prior and Langevin noise (results are reproducible for a given ``batch_size``).
+        refine_steps: refine each code on its input points first (``ShapeGF.reconstruct(refine_steps=...)``;
+            the reference is never seen); 0 (default) is the official model, the encoder's codes as they are.
         batch_size: shapes reconstructed at once.
         device: where to run (default: the model's device).
         disable: hide the tqdm progress bar (default ``True``).
@@ -218,7 +220,8 @@ def evaluate_reconstruction(model, inputs, references=None, *, num_shapes: int |
         b_in = {k: v[part].to(device) for k, v in inp.items() if isinstance(v, torch.Tensor)}
         b_ref = {k: v[part].to(device) for k, v in ref.items() if isinstance(v, torch.Tensor)}
         x_in = b_in["points"].float()
-        rec = model.reconstruct(x_in, n_rec, sigmas=sigmas, steps_per_sigma=steps_per_sigma, generator=gen)
+        extra = {"refine_steps": refine_steps} if refine_steps else {}
+        rec = model.reconstruct(x_in, n_rec, sigmas=sigmas, steps_per_sigma=steps_per_sigma, generator=gen, **extra)
         rec, x_ref, x_in = _original(rec.float(), b_ref), _original(b_ref["points"].float(), b_ref), \
             _original(x_in, b_in)
         rows["cd"].append(chamfer_distance(rec, x_ref))
@@ -227,7 +230,7 @@ def evaluate_reconstruction(model, inputs, references=None, *, num_shapes: int |
             rows["emd"].append(emd(rec, x_ref, method=emd_method, cost=emd_cost))
             rows["oracle_emd"].append(emd(x_in, x_ref, method=emd_method, cost=emd_cost))
     out = {"protocol": PROTOCOL, "num_shapes": count, "num_points": n_ref, "emd_method": emd_method,
-           "emd_cost": emd_cost if emd_method is not None else None}
+           "emd_cost": emd_cost if emd_method is not None else None, "refine_steps": refine_steps}
     for key in ("cd", "oracle_cd") + (("emd", "oracle_emd") if emd_method is not None else ()):
         out[key] = torch.cat(rows[key]).double().cpu()
     for name, key in (("CD", "cd"), ("EMD", "emd")):

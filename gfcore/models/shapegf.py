@@ -13,9 +13,11 @@ from gfcore.models.decoder import ScoreDecoder
 from gfcore.models.encoder import PointNetEncoder
 from gfcore.models.fold import fast_score_fn
 from gfcore.models.latent_gan import sample_shapes
+from gfcore.models.refine import refine_codes
 from gfcore.sampling import annealed_langevin
 from gfcore.sampling import prior as make_prior
 from gfcore.schedule import geometric_sigmas
+from gfcore.utils import fast_dtype
 
 
 class ShapeGF(nn.Module):
@@ -149,7 +151,7 @@ class ShapeGF(nn.Module):
     def decode(self, z: torch.Tensor, num_points: int, *, sigmas: torch.Tensor | None = None,
                steps_per_sigma: int = 10, prior: str = "uniform", prior_kwargs: dict | None = None,
                step_size: float | None = None, generator: torch.Generator | None = None,
-               return_trajectory: bool = False, fast: bool = True):
+               return_trajectory: bool = False, fast: bool = True, dtype: torch.dtype | str | None = "auto"):
         """Sample ``num_points`` points of each shape ``z`` by annealed Langevin dynamics on the learned field.
 
         Runs in eval mode (batch norm with running statistics) under ``no_grad`` and restores the previous mode.
@@ -167,6 +169,10 @@ class ShapeGF(nn.Module):
             fast: sample with :func:`gfcore.models.fold.fast_score_fn` (batch norm folded, the ``(z, sigma)``
                 terms computed once per level; the same function in float32 to ~1e-6, see ``bench/sample.py``)
                 instead of :meth:`score_fn`.
+            dtype: compute dtype of the fast path: ``"auto"`` (default) is :func:`gfcore.utils.fast_dtype`,
+                bfloat16 on CUDA and on CPUs with native bfloat16 units (faster, and as accurate as float32 by
+                ``bench/sample.py``), float32 elsewhere; ``None`` or ``torch.float32`` for float32. The
+                ``fast=False`` path always runs in the parameters' dtype.
 
         Returns:
             ``(B, num_points, d)`` points (and the trajectory if asked).
@@ -185,7 +191,9 @@ class ShapeGF(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            score_fn = fast_score_fn(self, z) if fast else self.score_fn(z)
+            if dtype == "auto":
+                dtype = fast_dtype(z.device)
+            score_fn = fast_score_fn(self, z, dtype=dtype) if fast else self.score_fn(z)
             return annealed_langevin(score_fn, x0, sigmas, steps_per_sigma=steps_per_sigma,
                                      step_size=step_size, generator=generator,
                                      return_trajectory=return_trajectory)
@@ -193,19 +201,25 @@ class ShapeGF(nn.Module):
             self.train(was_training)
 
     @torch.no_grad()
-    def reconstruct(self, points: torch.Tensor, num_points: int, **kwargs):
+    def reconstruct(self, points: torch.Tensor, num_points: int, *, refine_steps: int = 0, **kwargs):
         """Auto-encode: :meth:`decode` of :meth:`encode` (eval mode). ``points (B, N, d) -> (B, num_points, d)``.
 
-        Keyword arguments are those of :meth:`decode`.
+        ``refine_steps > 0`` first refines the encoder's codes on ``points`` (the network frozen, see
+        :func:`gfcore.models.refine.refine_codes`, with its defaults and ``decode``'s ``generator``); the official
+        model uses the encoder's codes as they are (``refine_steps=0``). Other keyword arguments are those of
+        :meth:`decode`.
 
         Taught in chapter 4/5.
         """
         was_training = self.training
         self.eval()
         try:
-            z = self.encode(points)
+            with torch.no_grad():
+                z = self.encode(points)
         finally:
             self.train(was_training)
+        if refine_steps:
+            z = refine_codes(self, points, z, steps=refine_steps, generator=kwargs.get("generator"))
         return self.decode(z, num_points, **kwargs)
 
     @torch.no_grad()

@@ -36,6 +36,21 @@ class ConfigIO:
         """The valid config keys."""
         return [f.name for f in dataclasses.fields(cls)]
 
+    def _coerce_numbers(self, names) -> None:
+        """Read the numeric fields ``names`` that YAML 1.1 leaves as strings (``1e-3`` without a dot) as floats;
+        ``betas`` as a tuple of two floats when the config has them."""
+        for name in names:
+            value = getattr(self, name)
+            if isinstance(value, str):
+                try:
+                    setattr(self, name, float(value))
+                except ValueError:
+                    raise ValueError(f"{name} must be a number, got {value!r}") from None
+        if hasattr(self, "betas"):
+            if not isinstance(self.betas, (list, tuple)):
+                raise TypeError(f"betas must be two numbers, got {self.betas!r}")
+            self.betas = tuple(float(b) for b in self.betas)
+
     @classmethod
     def from_dict(cls, d: dict):
         """Build from a dict; unknown keys raise ``ValueError`` listing the valid ones."""
@@ -124,14 +139,7 @@ class AutoEncoderConfig(ConfigIO):
     keep_checkpoints: bool = False
 
     def __post_init__(self):
-        for name in _FLOAT_KEYS:
-            value = getattr(self, name)
-            if isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as a string
-                try:
-                    setattr(self, name, float(value))
-                except ValueError:
-                    raise ValueError(f"{name} must be a number, got {value!r}") from None
-        self.betas = tuple(float(b) for b in self.betas)
+        self._coerce_numbers(_FLOAT_KEYS)
         self.dataset_kwargs = dict(self.dataset_kwargs or {})
         self.validate()
 

@@ -14,15 +14,9 @@ import torch
 import torch.distributed as dist
 
 from gfcore import _checks
+from gfcore.utils import cpu_has_fast_bf16
 
 AMP_MODES = ("auto", "bf16", "off")
-
-
-def cpu_has_fast_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX tiles), so that autocast pays off."""
-    cpu = torch.cpu
-    checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    return any(bool(check()) for check in checks if check is not None)
 
 
 def autocast_dtype(device, amp: str) -> torch.dtype | None:

@@ -82,16 +82,7 @@ class LatentGANConfig(ConfigIO):
     keep_checkpoints: bool = False
 
     def __post_init__(self):
-        for name in _FLOAT_KEYS:
-            value = getattr(self, name)
-            if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
-                try:
-                    setattr(self, name, float(value))
-                except ValueError:
-                    raise ValueError(f"{name} must be a number, got {value!r}") from None
-        if not isinstance(self.betas, (list, tuple)):
-            raise TypeError(f"betas must be two numbers, got {self.betas!r}")
-        self.betas = tuple(float(b) for b in self.betas)
+        self._coerce_numbers(_FLOAT_KEYS)
         for name in ("generator_hidden", "critic_hidden"):
             value = getattr(self, name)
             setattr(self, name, tuple(value) if isinstance(value, (list, tuple)) else value)
