@@ -74,7 +74,7 @@ print(gfcore.mode.describe())
 # ```{note}
 # This page shows two models. The **live model** is trained in the "Training" section by the code on the page,
 # sized by the mode: the stored outputs come from the fast mode on a two-core CPU (the line above says which), a
-# decoder 50 times smaller than the paper's trained for 1,000 steps (a few CPU minutes), whose samples are blurred.
+# decoder 50 times smaller than the paper's trained for 1,000 steps (about a CPU minute), whose samples are blurred.
 # `GF_MODE=full` (the default on a GPU) trains the paper's sizes instead. From "The shipped model" on, every
 # result and figure is the **shipped model** `gfcore.pretrained.load("shapes3d")`, trained for 16,000 steps on a
 # two-core CPU; its card (printed below) says how, and what it achieves on held-out shapes.
@@ -338,7 +338,7 @@ plt.show()
 #
 # ## The shipped model
 #
-# The model above was trained live, at the size the mode allows; on a CPU in fast mode that is a few minutes of
+# The model above was trained live, at the size the mode allows; on a CPU in fast mode that is about a minute of
 # training (the training cell prints how long the stored run took) and its samples are blurred. The rest of the chapter uses the model that ships with `gfcore`,
 # `gfcore.pretrained.load("shapes3d")`: the same architecture family, trained on all six categories with
 # `configs/shapes3d-cpu.yaml` on a two-core CPU. Two choices make that budget enough (chapter 2 and
@@ -401,8 +401,50 @@ print(f"the card, on {card['evaluation']['num_shapes']} test shapes: CD {card['m
 # %% [markdown]
 # The shipped model's reconstructions recover every shape's category and are closer to their own shape than to
 # any other of its category; their Chamfer distance is 2.5x the oracle's on the card's 60 test shapes (EMD 1.6x),
-# not yet the 2x this book aims for: the finest noise levels are still the least learned (Figure 5.2). For scale, the paper's airplane model, trained for 2,000 epochs on a GPU, reaches 1.15x the
-# oracle on ShapeNet airplanes (0.97 vs 0.84 $\times 10^{-4}$) and its chair model 1.77x. Here are two test
+# short of the 2x this book aims for. For scale, the paper's airplane model, trained for 2,000 epochs on a GPU,
+# reaches 1.15x the oracle on ShapeNet airplanes (0.97 vs 0.84 $\times 10^{-4}$) and its chair model 1.77x.
+#
+# ## The encoder's gap, and closing it
+#
+# Which half of the model falls short, the encoder or the decoder? Freeze the network and ask the decoder alone:
+# for a given input cloud $X$, which code fits it best? The denoising loss of chapter 4 is a function of the code
+# too, so we can descend it in $z$, starting from the encoder's guess:
+#
+# $$
+# z^\star = \arg\min_z\; \mathbb{E}_{\sigma, \varepsilon}\, \frac{1}{N} \sum_{i=1}^N
+# \frac{1}{2\sigma^2} \big\lVert \sigma\varepsilon_i + D_\theta(x_i + \sigma\varepsilon_i,\, \sigma,\, z) \big\rVert^2
+# \qquad \text{starting from } z_0 = E(X),
+# $$ (eq-refine-codes)
+#
+# that is, the training loss of the shipped model (its ladder, NCSN weighting), with $\theta$ fixed and only $z$ free, a few
+# hundred Adam steps per shape (`gfcore.models.refine_codes`; `ShapeGF.reconstruct(..., refine_steps=200)`). It
+# uses only the input points: the test-pool sample that the reconstruction is scored against is never seen, so
+# the protocol stays honest. This is how an auto-decoder such as DeepSDF {cite}`park2019deepsdf` infers a code;
+# here it corrects an encoder instead of replacing it. The official ShapeGF does not do it, so the card keeps the
+# encoder-only numbers as the model's result and lists the refined ones beside them.
+
+# %%
+REFINE_STEPS = 200
+refined = gfcore.evaluation.evaluate_reconstruction(shipped, inputs_set, test_set, num_shapes=NUM_TEST,
+                                                    emd_method="exact", seed=0, refine_steps=REFINE_STEPS)
+print(gfcore.evaluation.format_table(refined))
+refined_ratio = refined["CD/oracle"]
+print(f"\nthe same {NUM_TEST} shapes: CD {cd_ratio:.2f}x the oracle with the encoder's codes, {refined_ratio:.2f}x "
+      f"with {REFINE_STEPS} refinement steps")
+card_refined = card["metrics_refined"]
+print(f"the card, {card['evaluation']['num_shapes']} test shapes: CD {card['metrics']['CD_over_oracle']:.2f}x -> "
+      f"{card_refined['CD_over_oracle']:.2f}x, EMD {card['metrics']['EMD_over_oracle']:.2f}x -> "
+      f"{card_refined['EMD_over_oracle']:.2f}x; category {card_refined['category_accuracy']:.0%}, own shape "
+      f"{card_refined['own_shape_rate']:.0%} (refined)")
+
+# %% [markdown]
+# With the network untouched, better codes alone bring the reconstructions to within 2x the oracle on the card's
+# 60 test shapes (1.93x; on this page's 20 shapes 2.0x, from 2.8x): the decoder can draw these shapes more precisely than the encoder asks it to. The gap is the
+# encoder's (an *amortisation gap*: one forward pass instead of an optimisation per shape), and it was not the
+# finest noise levels: fine-tuning the shipped model on its four finest levels for 4,000 more steps left the
+# Chamfer ratio unchanged (`configs/README.md`). The price is time: 200 steps are 200 forward and backward passes
+# of the decoder per shape, more than the 100 network calls of the sampler itself. The figures below use the
+# encoder's codes, as the official model would. Here are two test
 # shapes of every category and their reconstructions, in the normalised coordinates the model works in.
 
 # %%
@@ -587,9 +629,10 @@ plt.show()
 #   with denoising score matching, eq. {eq}`eq-ae-loss-3d`.
 # - `gfcore.train.train_autoencoder` trains it from one config, writing `config.yaml`, `metrics.jsonl` and
 #   resumable checkpoints; `python -m gfcore train --config ...` is the same from a shell.
-# - Reconstruction is encoding followed by Langevin sampling; held-out shapes come back far closer than an
-#   untrained model's. How close to the oracle depends on training: the fast mode's small model only blurs the
-#   shapes into place, the paper's model trained for 2,000 epochs comes within about 15% of the oracle.
+# - Reconstruction is encoding followed by Langevin sampling, scored against an independent sample of the same
+#   shape beside the oracle. The shipped CPU-trained model recovers every test shape's category and identity at
+#   2.5x the oracle's Chamfer distance; refining each code on its own input points, eq. {eq}`eq-refine-codes`,
+#   brings it within 2x: its remaining gap is the encoder's, not the decoder's.
 # - The output density is free: 256 points in, 8,192 out. The prior is free too: uniform, Gaussian or a single
 #   point all reach the shape.
 # - In eval mode batch norm folds into the weights and the code's terms are computed once per level: the same
@@ -610,11 +653,13 @@ plt.show()
 
 # %%
 # The science this chapter showed; nbval fails the build if it stops being true.
-CD_RATIO_BOUND = 3.0      # shipped model: held-out Chamfer within 3x the oracle (the 2x goal is not met yet)
+CD_RATIO_BOUND = 3.0      # shipped model, encoder's codes: held-out Chamfer within 3x the oracle (card: 2.55x)
+REFINED_BOUND = 2.0       # ... with refined codes: within 2x (the book's goal; card: 1.93x)
 UPSAMPLE_FACTOR = 1.5     # upsampled vs 2048-point reconstruction, Chamfer to the dense ground truth
 PRIOR_BOUND = 0.15        # every prior's Chamfer to the dense ground truth, normalised coordinates
 print(f"shipped model: CD {cd_ratio:.2f}x the oracle (bound {CD_RATIO_BOUND}), EMD {emd_ratio:.2f}x; category "
       f"{category_acc:.0%}, own shape {own_rate:.0%}; card: {card['metrics']['CD_over_oracle']:.2f}x")
+print(f"refined codes: CD {refined_ratio:.2f}x here; card {card_refined['CD_over_oracle']:.2f}x (bound {REFINED_BOUND})")
 print(f"upsampled {tuple(upsampled.shape)} from {tuple(sparse.shape)}; Chamfer to dense {cd_upsampled.mean():.2e} "
       f"vs 2048-point reconstruction {cd_recon_2048.mean():.2e} (ratio "
       f"{cd_upsampled.mean() / cd_recon_2048.mean():.2f}, bound {UPSAMPLE_FACTOR})")
@@ -622,6 +667,9 @@ print("worst shape per prior:", {k: f"{float(v.max()):.2e}" for k, v in cd_prior
       f"(bound {PRIOR_BOUND:.0e})")
 assert cd_ratio < CD_RATIO_BOUND and card["metrics"]["CD_over_oracle"] < CD_RATIO_BOUND, (cd_ratio, card["metrics"])
 assert category_acc >= 0.95 and own_rate >= 0.8, (category_acc, own_rate)
+assert refined_ratio < cd_ratio, (refined_ratio, cd_ratio)            # better codes, same network, same shapes
+assert card_refined["CD_over_oracle"] <= REFINED_BOUND, card_refined    # the card's test shapes: within 2x
+assert card_refined["category_accuracy"] >= 0.95 and card_refined["own_shape_rate"] >= 0.8, card_refined
 assert upsampled.shape[1] == NUM_DENSE > sparse.shape[1]
 assert cd_upsampled.mean() < UPSAMPLE_FACTOR * cd_recon_2048.mean(), (cd_upsampled.mean(), cd_recon_2048.mean())
 assert all(float(cd.max()) < PRIOR_BOUND for cd in cd_priors.values()), cd_priors
