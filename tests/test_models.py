@@ -4,8 +4,8 @@ import torch
 from torch import nn
 
 from gfcore.models import PointNetEncoder, ScoreDecoder, ShapeGF, ToyScoreNet
-from gfcore.utils import fast_dtype
 from gfcore.models.decoder import reference_forward as reference_decoder
+from gfcore.utils import fast_dtype
 
 
 def nparams(module):
