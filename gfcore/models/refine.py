@@ -66,7 +66,7 @@ def refine_codes(model, points: torch.Tensor, z: torch.Tensor | None = None, *, 
             raise ValueError(f"z has {z.shape[0]} codes for {points.shape[0]} clouds")
         if sigmas is None:
             sigmas = geometric_sigmas(1.0, 0.01, 10, device=points.device)
-        z = z.detach().clone().float().requires_grad_(True)
+        z = z.detach().clone().requires_grad_(True)          # a leaf in the codes' own dtype (the model's)
         opt = torch.optim.Adam([z], lr=lr)
         for step in range(steps):
             step_lr = lr * 0.5 * (1.0 + math.cos(math.pi * step / steps))
