@@ -51,6 +51,17 @@ class ConfigIO:
                 raise TypeError(f"betas must be two numbers, got {self.betas!r}")
             self.betas = tuple(float(b) for b in self.betas)
 
+    def to_dict(self) -> dict:
+        """Plain dict (lists, no tuples): YAML/JSON/checkpoint safe."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    def to_yaml(self, path=None) -> str:
+        """YAML text of :meth:`to_dict`; also written to ``path`` when given."""
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
     @classmethod
     def from_dict(cls, d: dict):
         """Build from a dict; unknown keys raise ``ValueError`` listing the valid ones."""
@@ -175,19 +186,6 @@ class AutoEncoderConfig(ConfigIO):
             raise ValueError(f"num_workers must be an int >= 0, got {self.num_workers!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise TypeError(f"seed must be an int, got {type(self.seed).__name__}")
-
-    def to_dict(self) -> dict:
-        """Plain dict (lists, no tuples): YAML/JSON/checkpoint safe."""
-        d = dataclasses.asdict(self)
-        d["betas"] = [float(b) for b in self.betas]
-        return d
-
-    def to_yaml(self, path=None) -> str:
-        """YAML text of :meth:`to_dict`; also written to ``path`` when given."""
-        text = yaml.safe_dump(self.to_dict(), sort_keys=False)
-        if path is not None:
-            Path(path).write_text(text)
-        return text
 
     def model_kwargs(self) -> dict:
         """The keyword arguments of :class:`~gfcore.models.ShapeGF` (its ``config``)."""

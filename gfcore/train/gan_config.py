@@ -5,12 +5,8 @@ Taught in chapter 7 (Generating new shapes).
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
-from pathlib import Path
-
-import yaml
 
 from gfcore import _checks
 from gfcore.train.config import ConfigIO
@@ -128,21 +124,6 @@ class LatentGANConfig(ConfigIO):
         for name in ("autoencoder_ema", "keep_checkpoints"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be true or false, got {getattr(self, name)!r}")
-
-    def to_dict(self) -> dict:
-        """Plain dict (lists, no tuples): YAML/JSON/checkpoint safe."""
-        d = dataclasses.asdict(self)
-        for name in ("betas", "generator_hidden", "critic_hidden"):
-            d[name] = list(getattr(self, name))
-        d["betas"] = [float(b) for b in self.betas]
-        return d
-
-    def to_yaml(self, path=None) -> str:
-        """YAML text of :meth:`to_dict`; also written to ``path`` when given."""
-        text = yaml.safe_dump(self.to_dict(), sort_keys=False)
-        if path is not None:
-            Path(path).write_text(text)
-        return text
 
     def generator_kwargs(self, zdim: int) -> dict:
         """The keyword arguments of :class:`~gfcore.models.LatentGenerator` for codes of size ``zdim``."""
