@@ -135,3 +135,55 @@ def test_validation_follows_the_official_protocol():
     res = train_autoencoder(cfg, progress=False)
     record = res.history[-1]
     assert math.isfinite(record["val_chamfer"]) and record["val_chamfer_oracle"] > 0
+
+
+# -- init_from: a fine-tuning stage ---------------------------------------------------------------------------
+def test_init_from_starts_at_the_checkpoints_weights(tmp_path):
+    """A fine-tuning run starts from the raw weights of the run it names (checkpoint or run folder), not from the
+    initialisation; with lr ~ 0 it ends where it started."""
+    first = train_autoencoder(tiny(max_steps=8), train_set=Circles(), out_dir=tmp_path / "a", progress=False)
+    raw = torch.load(RunDir(tmp_path / "a").last, weights_only=True)["model"]
+    fresh = dict(ShapeGF(**tiny().model_kwargs()).named_parameters())
+    for source in (tmp_path / "a", RunDir(tmp_path / "a").last):
+        second = train_autoencoder(tiny(max_steps=1, lr=1e-12, init_from=str(source)), train_set=Circles(),
+                                   progress=False)
+        got = dict(second.model.named_parameters())      # parameters only: a train step moves BN statistics
+        for k in got:
+            assert torch.allclose(got[k], raw[k], atol=1e-6), k
+        assert any(not torch.allclose(got[k], fresh[k]) for k in fresh)
+    assert first.step == 8
+
+
+def test_init_from_a_shipped_model_and_bad_sources(tmp_path):
+    from gfcore import pretrained
+
+    card = pretrained.card("digits2d")
+    cfg = tiny(**card["model_config"], max_steps=1, lr=1e-12, init_from="pretrained:digits2d")
+    res = train_autoencoder(cfg, train_set=Circles(n=8), progress=False)
+    shipped = dict(pretrained.load("digits2d", device="cpu").named_parameters())
+    got = dict(res.model.named_parameters())
+    assert got.keys() == shipped.keys()
+    assert all(torch.allclose(got[k], shipped[k], atol=1e-6) for k in got)
+    with pytest.raises(ValueError, match="different architecture: .*hidden"):
+        train_autoencoder(tiny(init_from="pretrained:digits2d"), train_set=Circles(), progress=False)
+    with pytest.raises(ValueError, match="unknown|not one of|available"):
+        train_autoencoder(tiny(init_from="pretrained:nope"), train_set=Circles(), progress=False)
+    with pytest.raises(ValueError, match="not an auto-encoder"):
+        train_autoencoder(tiny(init_from="pretrained:shapes3d-gen"), train_set=Circles(), progress=False)
+    with pytest.raises(FileNotFoundError):
+        train_autoencoder(tiny(init_from=str(tmp_path / "missing.pt")), train_set=Circles(), progress=False)
+    with pytest.raises(ValueError, match="init_from"):
+        tiny(init_from="")
+
+
+def test_train_only_encoder_leaves_the_decoder_untouched(tmp_path):
+    train_autoencoder(tiny(max_steps=4), train_set=Circles(), out_dir=tmp_path / "a", progress=False)
+    raw = torch.load(RunDir(tmp_path / "a").last, weights_only=True)["model"]
+    cfg = tiny(max_steps=20, lr=1e-2, train_only="encoder", init_from=str(tmp_path / "a"))
+    got = train_autoencoder(cfg, train_set=Circles(), progress=False).model.state_dict()
+    dec = [k for k in raw if k.startswith("decoder.")]
+    enc = [k for k in raw if k.startswith("encoder.") and raw[k].is_floating_point()]
+    assert dec and all(torch.equal(got[k], raw[k]) for k in dec)
+    assert any(not torch.allclose(got[k], raw[k]) for k in enc)
+    with pytest.raises(ValueError, match="train_only"):
+        tiny(train_only="decoder")

@@ -271,6 +271,42 @@ def load_model(path, device=None, *, ema: bool = True) -> ShapeGF:
     return model.to(device).eval()
 
 
+def initial_weights(source: str, model: ShapeGF) -> dict:
+    """The state dict ``source`` names, checked to fit ``model``: a trainer config's ``init_from``.
+
+    Args:
+        source: ``"pretrained:NAME"`` (a model of :mod:`gfcore.pretrained`, stored in half precision and cast to
+            ``model``'s dtype) or the path of a checkpoint written by the trainer, or its run folder (the raw
+            weights, not the EMA copy).
+        model: the freshly built model the weights are for.
+
+    Returns:
+        A state dict for ``model.load_state_dict``.
+
+    Raises:
+        ValueError: an unknown pretrained name, an incompatible checkpoint, or an architecture that differs from
+            ``model``'s (each differing key named).
+        FileNotFoundError: no checkpoint at the path.
+    """
+    dtype = next(model.parameters()).dtype
+    if source.startswith("pretrained:"):
+        from gfcore import pretrained
+
+        name = source.split(":", 1)[1]
+        saved = pretrained.load(name, device="cpu", dtype=dtype)
+        if not isinstance(saved, ShapeGF):
+            raise ValueError(f"init_from={source!r} is a {type(saved).__name__}, not an auto-encoder (ShapeGF)")
+        config, state, where = saved.config, saved.state_dict(), source
+    else:
+        path = checkpoint_file(source)
+        ckpt = load_checkpoint(path, map_location="cpu")
+        config, state, where = ckpt["model_config"], ckpt["model"], path
+    diff = architecture_diff(config, model)
+    if diff:
+        raise ValueError(f"init_from={where}: a different architecture: " + "; ".join(diff))
+    return state
+
+
 # -- RNG states as tensors and primitives (weights_only-safe) ----------------------------------------------------
 def capture_rng() -> dict:
     """The global RNG states (torch, CUDA when initialised, NumPy, Python) as tensors and primitives."""

@@ -103,7 +103,12 @@ class AutoEncoderConfig(ConfigIO):
     100). Logging: every ``log_every`` steps; reconstruction Chamfer of ``val_shapes`` held-out shapes under the
     official protocol, beside its oracle (``val_num_points`` points in and as reference, ``val_steps_per_sigma``
     Langevin steps per level; :func:`gfcore.evaluation.evaluate_reconstruction`) every ``val_every`` steps
-    (``None`` off); ``last.pt`` every ``ckpt_every`` steps and at the end.
+    (``None`` off); ``last.pt`` every ``ckpt_every`` steps and at the end. ``init_from``: start from trained
+    weights instead of a random initialisation (a fine-tuning stage): ``"pretrained:NAME"`` (a shipped model,
+    :mod:`gfcore.pretrained`) or the path of a trainer checkpoint or run folder (its raw weights); the
+    architecture must match. The optimizer, schedule and step count start afresh. ``train_only``: ``None`` (all
+    weights) or ``"encoder"``: the decoder frozen (no gradients, left out of the optimizer), so the stage teaches
+    the encoder to produce the codes the trained decoder needs (its amortisation gap, chapter 5).
 
     The official ShapeNet recipe: defaults plus ``epochs=2000`` (one category) and the dataset.
 
@@ -148,6 +153,8 @@ class AutoEncoderConfig(ConfigIO):
     val_steps_per_sigma: int = 10
     ckpt_every: int = 1000
     keep_checkpoints: bool = False
+    init_from: str | None = None
+    train_only: str | None = None
 
     def __post_init__(self):
         self._coerce_numbers(_FLOAT_KEYS)
@@ -184,6 +191,10 @@ class AutoEncoderConfig(ConfigIO):
             raise ValueError(f"ema_decay must be in (0, 1) or None, got {self.ema_decay}")
         if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int) or self.num_workers < 0:
             raise ValueError(f"num_workers must be an int >= 0, got {self.num_workers!r}")
+        if self.train_only is not None:
+            _checks.choice("train_only", self.train_only, ("encoder",))
+        if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from.strip()):
+            raise ValueError(f"init_from must be 'pretrained:NAME' or a checkpoint path, got {self.init_from!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise TypeError(f"seed must be an int, got {type(self.seed).__name__}")
 

@@ -35,6 +35,7 @@ from gfcore.train.checkpoint import (
     architecture_diff,
     capture_rng,
     checkpoint_state,
+    initial_weights,
     load_checkpoint,
     load_state,
     restore_rng,
@@ -144,11 +145,17 @@ def _build(cfg: AutoEncoderConfig, device, rank: int, world: int):
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     seed_everything(cfg.seed)
-    model = ShapeGF.from_config(cfg.model_kwargs()).to(device)
+    model = ShapeGF.from_config(cfg.model_kwargs())
+    if cfg.init_from is not None:       # a fine-tuning stage: trained weights instead of the initialisation
+        load_state(model, initial_weights(cfg.init_from, model), cfg.init_from, "init_from")
+    model = model.to(device)
     if world > 1:  # identical initial weights everywhere, then per-rank streams for the dataset's own draws
         seed_everything(mix_seed(cfg.seed, 11, rank) % 2**31)
     opt_kwargs = {"fused": True} if device.type == "cuda" else {}
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(float(b) for b in cfg.betas),
+    if cfg.train_only == "encoder":
+        model.decoder.requires_grad_(False)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(trained, lr=cfg.lr, betas=tuple(float(b) for b in cfg.betas),
                                  weight_decay=float(cfg.weight_decay), **opt_kwargs)
     ema = copy.deepcopy(model).eval().requires_grad_(False) if cfg.ema_decay is not None else None
     return model, optimizer, ema
@@ -240,6 +247,8 @@ def _train(cfg, train_set, val_set, run, resume, progress, callback, rank, world
     bar = tqdm(total=total, initial=start, disable=not progress or rank != 0, desc="train", dynamic_ncols=True)
     step = start
     model.train()
+    if cfg.train_only == "encoder":
+        model.decoder.eval()            # frozen: its batch norm (if any) keeps its running statistics
     # rank 0 keeps, writes and hands on the records (on resume: exactly the records up to the checkpoint)
     log = RecordLog(run if rank == 0 else None, history, callback if rank == 0 else None, step=start)
     try:
