@@ -1,19 +1,22 @@
 """Langevin sampling speed (point-steps per second) and what the fast path costs in accuracy, side by side.
 
-    .venv/bin/python bench/sample.py [--quick | --full] [--device cpu|cuda] [--blocks add,cbn]
-                                     [--no-compile] [--compile-mode reduce-overhead] [--threads N]
+    .venv/bin/python bench/sample.py [--quick | --medium | --full] [--device cpu|cuda] [--blocks add,cbn]
+                                     [--no-compile] [--compile-mode reduce-overhead] [--threads N] [--out F]
 
 Speed: annealed Langevin as the official code runs it (uniform prior in [-1.5, 1.5]^3, the 10-level ladder 1..0.01,
 10 steps per level, step 2 sigma^2), 32 shapes x 2048 points x 100 steps with --full (the default on CUDA), 4 x 512
-x 20 steps (2 per level) with --quick (the default on CPU), on the official-size decoder ("add" 24 blocks, "cbn"
-16). Rows, the same seeds for all:
+x 20 steps (2 per level) with --quick (the default on CPU: 2,048 points per step, where per-operation overheads
+weigh most), 8 x 1024 x 50 steps (5 per level) with --medium (8,192 points per step, where the matrix products
+dominate, as when a chapter decodes a few shapes), on the official-size decoder ("add" 24 blocks, "cbn" 16).
+Every row is run once untimed before it is timed. Rows, the same seeds for all:
 
 (a) official fp32 eager: the official code's computation per step (Conv1d on (B, C, N), c = [x, z, sigma]
     materialised per point), prediction / sigma^2;
 (b) gfcore ShapeGF.score fp32 eager (the z/sigma terms once per call);
 (c) gfcore fast fp32: fold_batchnorm + per-shape terms once per level (gfcore.models.fold.fast_score_fn);
 (d) gfcore fast bf16 (CUDA, and CPUs that multiply bf16 natively: AVX512-BF16 or AMX);
-(e) gfcore fast bf16 + torch.compile (CUDA; mode reduce-overhead = CUDA graphs by default; --no-compile drops it).
+(e) gfcore fast bf16 + torch.compile (CUDA: mode reduce-overhead, CUDA graphs; CPU: the default mode, Inductor's
+    C++ backend; --no-compile drops it). Its compile time is reported apart, not in the timed runs.
 
 Accuracy, on a model trained briefly on a tiny procedural set (ellipsoids, tori, boxes): the official-size model
 for --train-steps steps (2000) with --full, a small one (width 64, 4 blocks, 100 steps) with --quick. A field
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -41,7 +45,7 @@ from gfcore.models import ShapeGF  # noqa: E402
 from gfcore.models.fold import fast_score_fn, fold_batchnorm  # noqa: E402
 from gfcore.sampling import annealed_langevin, prior  # noqa: E402
 from gfcore.schedule import geometric_sigmas  # noqa: E402
-from gfcore.train.distributed import cpu_has_fast_bf16  # noqa: E402
+from gfcore.utils import cpu_has_fast_bf16  # noqa: E402
 
 VARIANTS = {"add": 24, "cbn": 16}
 
@@ -52,7 +56,8 @@ def fast_rows(device, use_compile, compile_mode):
     if device.type == "cuda" or cpu_has_fast_bf16():
         rows.append(("(d) gfcore fast bf16", torch.bfloat16, False))
         if use_compile:
-            rows.append((f"(e) gfcore fast bf16 + compile ({compile_mode})", torch.bfloat16, compile_mode))
+            mode = "default" if compile_mode is True else compile_mode
+            rows.append((f"(e) gfcore fast bf16 + compile ({mode})", torch.bfloat16, compile_mode))
     return rows
 
 
@@ -122,11 +127,13 @@ def main():
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     size = ap.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="4 shapes x 512 points x 20 steps (default on CPU)")
+    size.add_argument("--medium", action="store_true", help="8 shapes x 1024 points x 50 steps")
     size.add_argument("--full", action="store_true", help="32 x 2048 x 100 steps (default on CUDA)")
     ap.add_argument("--blocks", default="add,cbn")
-    ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile row (CUDA)")
-    ap.add_argument("--compile-mode", default="reduce-overhead",
-                    help="torch.compile mode of row (e): reduce-overhead (CUDA graphs), default, max-autotune")
+    ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
+    ap.add_argument("--compile-mode", default=None,
+                    help="torch.compile mode of row (e): reduce-overhead (CUDA graphs; the default on CUDA), "
+                         "default (the default on CPU), max-autotune")
     ap.add_argument("--repeats", type=int, default=None, help="timed sampling runs per row (default 1 quick, 3 full)")
     ap.add_argument("--train-steps", type=int, default=None,
                     help="training steps of the accuracy model (default 100 quick, 2000 full)")
@@ -136,19 +143,20 @@ def main():
     args = ap.parse_args()
     set_threads(args.threads)
     device = torch.device(args.device)
-    quick = args.quick or (not args.full and device.type == "cpu")
-    nshapes, npts, per_level = (4, 512, 2) if quick else (32, 2048, 10)
+    quick = args.quick or args.medium or (not args.full and device.type == "cpu")
+    nshapes, npts, per_level = (8, 1024, 5) if args.medium else (4, 512, 2) if quick else (32, 2048, 10)
     repeats = args.repeats or (1 if quick else 3)
-    use_compile = device.type == "cuda" and not args.no_compile
-    compile_mode = None if args.compile_mode == "default" else args.compile_mode
+    use_compile = not args.no_compile
+    compile_mode = args.compile_mode or ("reduce-overhead" if device.type == "cuda" else "default")
+    compile_mode = True if compile_mode == "default" else compile_mode   # fast_score_fn(compile=True): default mode
     sigmas = geometric_sigmas(1.0, 0.01, 10, device=device)
     nsteps = per_level * len(sigmas)
     specs = fast_rows(device, use_compile, compile_mode)
 
     result = {"machine": machine(device), "quick": quick, "shapes": nshapes, "num_points": npts,
               "steps": nsteps, "steps_per_sigma": per_level, "repeats": repeats, "dtype_baseline": "float32",
-              "note": ("--quick: 4 shapes x 512 points x 20 steps, not the official 32 x 2048 x 100" if quick else
-                       "official size: 32 shapes x 2048 points x 100 steps"),
+              "note": (f"{nshapes} shapes x {npts} points x {nsteps} steps, not the official 32 x 2048 x 100"
+                       if quick else "official size: 32 shapes x 2048 points x 100 steps"),
               "variants": {}}
     print(f"{result['machine']['device_name']} | torch {torch.__version__} | {device} | {nshapes} shapes x {npts} "
           f"points x {nsteps} steps{' (--quick)' if quick else ''}")
@@ -197,11 +205,15 @@ def main():
                 with torch.no_grad():
                     out["x"] = sampler(fn, x0, sigmas, per_level, args.seed, device)
 
-            t = timed(run, device, repeats=repeats, warmup=2 if compiled else (0 if quick else 1))
+            t0 = time.perf_counter()
+            run()                                           # untimed: compilation, first-call kernel set-up
+            first_s = time.perf_counter() - t0
+            t = timed(run, device, repeats=repeats, warmup=1 if compiled else 0)
             finals[name] = out["x"]
             rows.append({"name": name, "s_per_run": t["median_s"], "ms_per_step": 1e3 * t["median_s"] / nsteps,
                          "point_steps_per_s": nshapes * npts * nsteps / t["median_s"],
-                         "mpoint_steps_per_s": nshapes * npts * nsteps / t["median_s"] / 1e6, "times_s": t["times_s"]})
+                         "mpoint_steps_per_s": nshapes * npts * nsteps / t["median_s"] / 1e6, "times_s": t["times_s"],
+                         "first_run_s": first_s})
             print(f"  {block}: {name}: {rows[-1]['ms_per_step']:.2f} ms/step", flush=True)
         base = finals[rows[0]["name"]]
         for r in rows:
