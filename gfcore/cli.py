@@ -229,13 +229,22 @@ def cmd_sample(args) -> int:
 # eval
 # ------------------------------------------------------------------------------------------------------------
 def cmd_eval(args) -> int:
-    import json
-
     from gfcore.evaluation import main_eval, main_eval_generation
 
-    ckpt_path = _checkpoint_file(args.ckpt)
     emd_method = None if args.emd == "none" else args.emd
+    if args.refine_steps < 0:
+        raise CLIError(f"--refine-steps must be >= 0, got {args.refine_steps}")
+    if args.pretrained is not None:
+        args.split = args.split or "val"
+        out = main_eval(pretrained=args.pretrained, data=args.data, split=args.split, emd_method=emd_method,
+                        num_shapes=args.num_shapes, out_json=args.out, num_points=args.num_points,
+                        refine_steps=args.refine_steps, device=_device(args.device), batch_size=args.batch_size,
+                        disable=args.no_progress)
+        return _write_eval(out)
+    ckpt_path = _checkpoint_file(args.ckpt)
     if _checkpoint_kind(ckpt_path) == "shapegf-latent-gan":     # generation: new shapes against the split
+        if args.refine_steps:
+            raise CLIError("--refine-steps applies to auto-encoders; a latent GAN generates new shapes")
         args.split = args.split or "test"
         if args.data is not None:
             raise CLIError("--data applies to auto-encoder checkpoints; a latent GAN takes its auto-encoder's data")
@@ -246,7 +255,15 @@ def cmd_eval(args) -> int:
         args.split = args.split or "val"
         out = main_eval(ckpt_path, data=args.data, split=args.split, emd_method=emd_method,
                         num_shapes=args.num_shapes, out_json=args.out, num_points=args.num_points,
-                        device=_device(args.device), batch_size=args.batch_size, disable=args.no_progress)
+                        refine_steps=args.refine_steps, device=_device(args.device), batch_size=args.batch_size,
+                        disable=args.no_progress)
+    return _write_eval(out)
+
+
+def _write_eval(out: dict) -> int:
+    """Print ``main_eval``'s table and write its JSON record."""
+    import json
+
     print(out["table"], flush=True)
     path = Path(out["json_path"])
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -385,7 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "in, test-pool sample as reference) and report CD and EMD beside the oracle. "
                                    "Latent-GAN checkpoint: generate one shape per shape of the split and report "
                                    "MMD, COV and 1-NNA (box-normalised clouds). Writes the JSON record.")
-    e.add_argument("--ckpt", required=True, help="auto-encoder or latent-GAN checkpoint, or its run folder")
+    src = e.add_mutually_exclusive_group(required=True)
+    src.add_argument("--ckpt", help="auto-encoder or latent-GAN checkpoint, or its run folder")
+    src.add_argument("--pretrained", metavar="NAME",
+                     help="a shipped auto-encoder (gfcore.pretrained: shapes3d, digits2d) on its card's data set")
     e.add_argument("--split", default=None, choices=("train", "val", "test"),
                    help="split (default: val for an auto-encoder, as the official code; test for a latent GAN)")
     e.add_argument("--data", default=None, metavar="ROOT", help="replace the data root (shapenet)")
@@ -396,8 +416,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=int, default=32, help="shapes per batch")
     e.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, ...")
     e.add_argument("--out", default=None, help="JSON record (default: eval_<split>.json, or eval_gen_<split>.json for "
-                                               "a latent GAN, beside the checkpoint)")
+                                               "a latent GAN, beside the checkpoint; eval_<NAME>_<split>.json in "
+                                               "the current folder for --pretrained NAME)")
     e.add_argument("--seed", type=int, default=0, help="seed of the generated shapes (latent GAN)")
+    e.add_argument("--refine-steps", type=int, default=0,
+                   help="auto-encoder: refine each code on its input points first (ShapeGF.reconstruct("
+                        "refine_steps=...)); default 0, the official encoder-only protocol")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
     e.set_defaults(func=cmd_eval)
 

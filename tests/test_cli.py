@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from gfcore import cli
+from gfcore import cli, pretrained
 from gfcore.train import AutoEncoderConfig, RunDir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,6 +133,24 @@ def test_eval_writes_the_protocol_record(tmp_path):
                      "--no-progress"]) == 0
     text = out.read_text()
     assert json.loads(text) and "CD" in text and "oracle" in text
+
+
+def test_eval_a_shipped_model_with_refined_codes(tmp_path, capsys):
+    out = tmp_path / "digits.json"
+    args = ["eval", "--pretrained", "digits2d", "--split", "test", "--num-shapes", "2", "--num-points", "128",
+            "--emd", "none", "--device", "cpu", "--no-progress", "--out", str(out)]
+    assert cli.main(args + ["--refine-steps", "3"]) == 0
+    record = json.loads(out.read_text())
+    assert record["checkpoint"] == "pretrained:digits2d" and record["dataset"] == "digits2d"
+    assert record["refine_steps"] == 3 and record["num_shapes"] == 2 and record["split"] == "test"
+    assert record["step"] == pretrained.card("digits2d")["training"]["steps"]
+    assert "codes refined 3 steps" in capsys.readouterr().out
+    assert cli.main(args) == 0 and json.loads(out.read_text())["refine_steps"] == 0
+    assert cli.main(["eval", "--pretrained", "shapes3d-gen", "--emd", "none"]) == 2
+    assert "not an auto-encoder" in capsys.readouterr().err
+    assert cli.main(args + ["--refine-steps", "-1"]) == 2
+    with pytest.raises(SystemExit):                                                   # one source only
+        cli.main(["eval", "--pretrained", "digits2d", "--ckpt", str(tmp_path)])
 
 
 def test_mesh_and_gan_from_a_tiny_run(tmp_path, capsys):

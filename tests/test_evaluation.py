@@ -150,3 +150,7 @@ def test_main_eval_from_a_trained_checkpoint(tmp_path):
         main_eval(tmp_path / "run", data=str(tmp_path), emd_method=None)
     with pytest.raises(FileNotFoundError):
         main_eval(tmp_path / "missing.pt")
+    with pytest.raises(ValueError, match="exactly one"):
+        main_eval(tmp_path / "run", pretrained="digits2d")
+    with pytest.raises(ValueError, match="exactly one"):
+        main_eval()

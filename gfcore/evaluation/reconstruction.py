@@ -297,14 +297,18 @@ def _json_safe(value):
     return str(value)
 
 
-def main_eval(ckpt, *, data: str | None = None, split: str = "val", emd_method: str | None = "approxmatch",
-              num_shapes: int | None = None, out_json=None, num_points: int = 2048, device=None,
-              batch_size: int = 32, disable: bool = False) -> dict:
-    """What ``python -m gfcore eval`` runs: load an auto-encoder checkpoint, evaluate its data set's split under
-    the official protocol, and return the table and a JSON-ready record (the command line writes it).
+def main_eval(ckpt=None, *, pretrained: str | None = None, data: str | None = None, split: str = "val",
+              emd_method: str | None = "approxmatch", num_shapes: int | None = None, out_json=None,
+              num_points: int = 2048, refine_steps: int = 0, device=None, batch_size: int = 32,
+              disable: bool = False) -> dict:
+    """What ``python -m gfcore eval`` runs: load an auto-encoder checkpoint (or a shipped model), evaluate its data
+    set's split under the official protocol, and return the table and a JSON-ready record (the command line
+    writes it).
 
     Args:
         ckpt: a checkpoint file written by the trainer, or its run folder.
+        pretrained: instead of ``ckpt``, the name of a shipped auto-encoder (:mod:`gfcore.pretrained`), evaluated
+            on the data set its card names.
         data: a data root that replaces the checkpoint's (``dataset_kwargs["root"]``, for ``shapenet``); ``None``
             uses the data set the checkpoint was trained on.
         split: the split to evaluate (official: ``"val"``).
@@ -312,6 +316,8 @@ def main_eval(ckpt, *, data: str | None = None, split: str = "val", emd_method: 
         num_shapes: evaluate this many shapes spread over the split (default: all).
         out_json: where the record should go (default: ``eval_<split>.json`` beside the checkpoint).
         num_points: points per sample, input and reference alike (official: 2048, whatever the training used).
+        refine_steps: refine each code on its input points first (:func:`evaluate_reconstruction`); 0, the
+            official encoder-only protocol, by default.
         device: where to run (default: CUDA when present).
         batch_size: shapes reconstructed at once.
         disable: hide the progress bar.
@@ -321,24 +327,40 @@ def main_eval(ckpt, *, data: str | None = None, split: str = "val", emd_method: 
 
     Raises:
         FileNotFoundError: no checkpoint, or a data root that does not exist.
-        ValueError: a checkpoint of the wrong kind or format, one trained without a named data set, a data root
-            for a data set that takes none, mismatched point counts.
+        ValueError: both or neither of ``ckpt`` and ``pretrained``; a checkpoint of the wrong kind or format, one
+            trained without a named data set, an unknown or non-auto-encoder pretrained name, a data root for a
+            data set that takes none, mismatched point counts.
 
     Taught in chapter 6 (Measuring quality).
     """
     from gfcore.train.checkpoint import RunDir, load_checkpoint, load_model
     from gfcore.utils import default_device
 
-    ckpt_path = Path(ckpt)
-    if ckpt_path.is_dir():
-        ckpt_path = RunDir(ckpt_path).last
-    saved = load_checkpoint(ckpt_path)                # raises on a missing file or a checkpoint of another kind
-    config = saved["config"]
-    name = config.get("dataset")
-    if name is None:
-        raise ValueError(f"{ckpt_path} was trained on data sets passed in code (config 'dataset' is None); "
-                         "evaluate it with evaluate_reconstruction(model, inputs, references)")
-    kwargs = {k: v for k, v in (config.get("dataset_kwargs") or {}).items()
+    if (ckpt is None) == (pretrained is None):
+        raise ValueError("give exactly one of ckpt (a checkpoint or run folder) and pretrained (a shipped model)")
+    device = torch.device(device) if device is not None else default_device()
+    if pretrained is not None:
+        from gfcore import pretrained as shipped
+
+        card = shipped.card(pretrained)
+        if card.get("model") != "gfcore.models.ShapeGF":
+            raise ValueError(f"pretrained {pretrained!r} is a {card.get('model')}, not an auto-encoder (ShapeGF); "
+                             "a latent GAN's checkpoint is scored with --ckpt")
+        model = shipped.load(pretrained, device=device)
+        name, source, step = card["dataset"], f"pretrained:{pretrained}", int(card["training"]["steps"])
+        dataset_kwargs, default_json = card["dataset_kwargs"], Path(f"eval_{pretrained}_{split}.json")
+    else:
+        ckpt_path = Path(ckpt)
+        if ckpt_path.is_dir():
+            ckpt_path = RunDir(ckpt_path).last
+        saved = load_checkpoint(ckpt_path)            # raises on a missing file or a checkpoint of another kind
+        name, source, step = saved["config"].get("dataset"), str(ckpt_path), int(saved["step"])
+        if name is None:
+            raise ValueError(f"{ckpt_path} was trained on data sets passed in code (config 'dataset' is None); "
+                             "evaluate it with evaluate_reconstruction(model, inputs, references)")
+        dataset_kwargs, default_json = saved["config"].get("dataset_kwargs"), ckpt_path.parent / f"eval_{split}.json"
+        model = load_model(ckpt_path, device=device)
+    kwargs = {k: v for k, v in (dataset_kwargs or {}).items()
               if k not in ("pool", "sample", "num_points")}    # the protocol sets these
     if data is not None:
         if name != "shapenet":
@@ -346,15 +368,15 @@ def main_eval(ckpt, *, data: str | None = None, split: str = "val", emd_method: 
         if not Path(data).is_dir():
             raise FileNotFoundError(f"data root {data} does not exist")
         kwargs["root"] = str(data)
-    device = torch.device(device) if device is not None else default_device()
-    model = load_model(ckpt_path, device=device)
     inputs, references = protocol_data(name, split, num_points=num_points, **kwargs)
     t0 = time.perf_counter()
     result = evaluate_reconstruction(model, inputs, references, num_shapes=num_shapes, emd_method=emd_method,
-                                     batch_size=batch_size, device=device, disable=disable)
+                                     batch_size=batch_size, device=device, disable=disable,
+                                     refine_steps=refine_steps)
     seconds = time.perf_counter() - t0
-    json_path = Path(out_json) if out_json is not None else ckpt_path.parent / f"eval_{split}.json"
-    record = _record(result, checkpoint=str(ckpt_path), step=int(saved["step"]), dataset=name, split=split,
+    json_path = Path(out_json) if out_json is not None else default_json
+    record = _record(result, checkpoint=source, step=step, dataset=name, split=split,
                      dataset_kwargs=_json_safe(kwargs), device=str(device), seconds=seconds)
-    table = format_table(result) + f"\n({name} {split}, step {int(saved['step'])}; {seconds:.0f} s)"
+    refined = f", codes refined {refine_steps} steps" if refine_steps else ""
+    table = format_table(result) + f"\n({name} {split}, step {step}{refined}; {seconds:.0f} s)"
     return {"table": table, "record": record, "json_path": json_path, "result": result}
