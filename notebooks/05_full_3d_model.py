@@ -443,28 +443,33 @@ print(f"the card, {card['evaluation']['num_shapes']} test shapes: CD {card['metr
 # encoder's (an *amortisation gap*: one forward pass instead of an optimisation per shape), and it was not the
 # finest noise levels: fine-tuning the shipped model on its four finest levels for 4,000 more steps left the
 # Chamfer ratio unchanged (`configs/README.md`). The price is time: 200 steps are 200 forward and backward passes
-# of the decoder per shape, more than the 100 network calls of the sampler itself. The figures below use the
-# encoder's codes, as the official model would. Here are two test
-# shapes of every category and their reconstructions, in the normalised coordinates the model works in.
+# of the decoder per shape, more than the 100 network calls of the sampler itself. Figure 5.3 shows two test
+# shapes of every category, their reconstructions from the encoder's codes (as the official model would make
+# them), and from the refined codes, in the normalised coordinates the model works in.
 
 # %%
 shown = torch.stack([test_set[i]["points"] for i in show])
 recon = model.reconstruct(shown.to(device), 2048, steps_per_sigma=STEPS_PER_SIGMA,
                           generator=torch.Generator(device=device).manual_seed(0)).cpu()
+recon_refined = model.reconstruct(shown.to(device), 2048, steps_per_sigma=STEPS_PER_SIGMA, refine_steps=REFINE_STEPS,
+                                  generator=torch.Generator(device=device).manual_seed(0)).cpu()
 labels = [CATEGORIES[test_set[i]["label"]] for i in show]
-image = gfcore.viz3d.render_clouds(list(shown) + list(recon),
-                                 titles=[f"input: {n}" for n in labels] + ["reconstruction"] * len(show),
+image = gfcore.viz3d.render_clouds(list(shown) + list(recon) + list(recon_refined),
+                                 titles=[f"input: {n}" for n in labels] + ["encoder's code"] * len(show)
+                                 + ["refined code"] * len(show),
                                  ncols=6, window_size=(220, 220), point_size=2.5, **RENDER)
-gfcore.viz3d.show_image(image, title="Figure 5.3 - shipped model shapes3d: held-out test shapes (top), reconstructions (bottom)")
+gfcore.viz3d.show_image(image, title="Figure 5.3 - shipped model shapes3d: held-out test shapes (rows 1-2), "
+                        "reconstructions from the encoder's codes (rows 3-4) and from refined codes (rows 5-6)")
 plt.show()
 
 # %% [markdown]
-# Drag to rotate, scroll to zoom: the input (left) and its reconstruction (right), one view that also turns in
-# the static book.
+# Drag to rotate, scroll to zoom: the input (left), its reconstruction from the encoder's code (middle) and from
+# the refined code (right), one view that also turns in the static book.
 
 # %%
-gfcore.viz3d.interactive_clouds([shown[1], recon[1]], titles=["input", "reconstruction"],
-                              window_size=(380, 380), point_size=3.0, **RENDER)
+gfcore.viz3d.interactive_clouds([shown[1], recon[1], recon_refined[1]],
+                              titles=["input", "encoder's code", "refined code"],
+                              window_size=(300, 300), point_size=3.0, **RENDER)
 
 # %% [markdown]
 # ## Sampling faster: batch norm folded away
