@@ -159,7 +159,7 @@ def main():
                        if quick else "official size: 32 shapes x 2048 points x 100 steps"),
               "variants": {}}
     print(f"{result['machine']['device_name']} | torch {torch.__version__} | {device} | {nshapes} shapes x {npts} "
-          f"points x {nsteps} steps{' (--quick)' if quick else ''}")
+          f"points x {nsteps} steps{' (--medium)' if args.medium else ' (--quick)' if quick else ''}")
     for block in args.blocks.split(","):
         n_blocks = VARIANTS[block]
         # -- the model: trained briefly (full) or fresh (quick: the accuracy uses a small trained one) -----------
