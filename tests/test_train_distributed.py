@@ -10,6 +10,7 @@ import pytest
 import torch
 from train_helpers import tiny
 
+from gfcore import utils
 from gfcore.models import ShapeGF
 from gfcore.train import distributed, load_checkpoint
 
@@ -21,9 +22,9 @@ def test_autocast_dtype(monkeypatch):
     assert distributed.autocast_dtype("cpu", "bf16") is torch.bfloat16
     assert distributed.autocast_dtype("cuda", "auto") is torch.bfloat16
     assert distributed.autocast_dtype("cuda", "off") is None
-    monkeypatch.setattr(distributed, "cpu_has_fast_bf16", lambda: True)
+    monkeypatch.setattr(utils, "cpu_has_fast_bf16", lambda: True)      # the rule lives in utils.fast_dtype
     assert distributed.autocast_dtype("cpu", "auto") is torch.bfloat16
-    monkeypatch.setattr(distributed, "cpu_has_fast_bf16", lambda: False)
+    monkeypatch.setattr(utils, "cpu_has_fast_bf16", lambda: False)
     assert distributed.autocast_dtype(torch.device("cpu"), "auto") is None
     with pytest.raises(ValueError, match="amp"):
         distributed.autocast_dtype("cpu", "fp16")

@@ -14,7 +14,7 @@ import torch
 import torch.distributed as dist
 
 from gfcore import _checks
-from gfcore.utils import cpu_has_fast_bf16
+from gfcore.utils import cpu_has_fast_bf16, fast_dtype  # noqa: F401  (cpu_has_fast_bf16 kept importable here)
 
 AMP_MODES = ("auto", "bf16", "off")
 
@@ -44,10 +44,7 @@ def autocast_dtype(device, amp: str) -> torch.dtype | None:
         return None
     if amp == "bf16":
         return torch.bfloat16
-    device = torch.device(device)
-    if device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16()):
-        return torch.bfloat16
-    return None
+    return torch.bfloat16 if fast_dtype(device) == torch.bfloat16 else None
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
