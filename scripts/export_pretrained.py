@@ -40,7 +40,7 @@ from torch.utils.data import default_collate  # noqa: E402
 
 import gfcore  # noqa: E402
 from gfcore.data import build_dataset  # noqa: E402
-from gfcore.evaluation import evaluate_reconstruction, first_items, spread_indices  # noqa: E402
+from gfcore.evaluation import evaluate_reconstruction, first_items, protocol_data, spread_indices  # noqa: E402
 from gfcore.metrics import pairwise_cd  # noqa: E402
 from gfcore.models import ShapeGF  # noqa: E402
 from gfcore.pretrained import FOLDER, FORMAT_VERSION, KIND  # noqa: E402
@@ -85,9 +85,7 @@ def compact_history(history: list[dict], every: int) -> list[dict]:
 def controls(model, dataset: str, kwargs: dict, num_points: int, num_shapes: int | None,
              refine_steps: int = 0) -> dict:
     """Label recovery and own-shape rate on the evaluated test shapes (official sampler, seeded)."""
-    inputs = build_dataset(dataset, "test", **{**kwargs, "num_points": num_points, "pool": "train",
-                                               "sample": "first"})
-    refs = build_dataset(dataset, "test", **{**kwargs, "num_points": num_points, "pool": "test", "sample": "first"})
+    inputs, refs = protocol_data(dataset, "test", num_points=num_points, **kwargs)
     pick = spread_indices(len(inputs), num_shapes)
     inp = default_collate([inputs[i] for i in pick])
     ref = default_collate([refs[i] for i in pick])
@@ -313,10 +311,7 @@ def refine_card(name: str, steps: int) -> dict:
     model, card = pretrained.load(name), pretrained.card(name)
     ev = card["evaluation"]
     dataset, kwargs, num_points = card["dataset"], card["dataset_kwargs"], ev["num_points"]
-    inputs = build_dataset(dataset, ev["split"], **{**kwargs, "num_points": num_points, "pool": "train",
-                                                    "sample": "first"})
-    refs = build_dataset(dataset, ev["split"], **{**kwargs, "num_points": num_points, "pool": "test",
-                                                  "sample": "first"})
+    inputs, refs = protocol_data(dataset, ev["split"], num_points=num_points, **kwargs)
     result = evaluate_reconstruction(model, inputs, refs, num_shapes=ev["num_shapes"], emd_method=ev["emd_method"],
                                      seed=ev["seed"], refine_steps=steps, disable=False)
     check = evaluate_reconstruction(model, first_items(inputs, CHECK_SHAPES), first_items(refs, CHECK_SHAPES),
@@ -384,9 +379,7 @@ def main():
     dataset, kwargs = cfg["dataset"], {k: v for k, v in cfg["dataset_kwargs"].items() if k != "num_points"}
     num_points = args.num_points or (2048 if ckpt["model_config"]["dim"] == 3 else 512)
 
-    inputs = build_dataset(dataset, "test", **{**kwargs, "num_points": num_points, "pool": "train",
-                                               "sample": "first"})
-    refs = build_dataset(dataset, "test", **{**kwargs, "num_points": num_points, "pool": "test", "sample": "first"})
+    inputs, refs = protocol_data(dataset, "test", num_points=num_points, **kwargs)
     result = evaluate_reconstruction(model, inputs, refs, num_shapes=args.num_shapes, emd_method=args.emd,
                                      seed=SEED, disable=False)
     check = evaluate_reconstruction(model, first_items(inputs, CHECK_SHAPES), first_items(refs, CHECK_SHAPES),
