@@ -463,13 +463,12 @@ gfcore.viz3d.show_image(image, title="Figure 5.3 - shipped model shapes3d: held-
 plt.show()
 
 # %% [markdown]
-# Drag to rotate, scroll to zoom: the input (left), its reconstruction from the encoder's code (middle) and from
-# the refined code (right), one view that also turns in the static book.
+# Drag to rotate, scroll to zoom: the first table of Figure 5.3, reconstructed from its refined code by the shipped
+# model `shapes3d`, in a view that also turns in the static book.
 
 # %%
-gfcore.viz3d.interactive_clouds([shown[1], recon[1], recon_refined[1]],
-                              titles=["input", "encoder's code", "refined code"],
-                              window_size=(300, 300), point_size=3.0, **RENDER)
+gfcore.viz3d.interactive_clouds([recon_refined[1]], titles=["shapes3d: table, refined code"],
+                              window_size=(380, 380), point_size=3.0, **RENDER)
 
 # %% [markdown]
 # ## Sampling faster: batch norm folded away
