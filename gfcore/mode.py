@@ -1,7 +1,12 @@
-"""The one switch that sizes every chapter: ``GF_MODE=fast|full``.
+"""The one switch that sizes every chapter: ``GF_MODE=fast|full|paper``.
 
-``fast`` is what CI runs on a CPU in seconds to minutes; ``full`` is what a reader runs on a GPU. The code path is
-the same, only sizes and step counts change. Default: ``full`` when CUDA is available, else ``fast``.
+* ``fast``: what CI runs on a CPU, a few minutes per chapter at most;
+* ``full``: what the published book shows, a run that a 2-core CPU finishes in about an hour per chapter at most
+  (minutes on a GPU);
+* ``paper``: the paper's sizes, for a GPU (hours per chapter; each chapter says how long).
+
+The code path is the same, only sizes and step counts change. Default: ``full`` when CUDA is available, else
+``fast``.
 
 Taught in chapter 1 (Shapes as distributions), where every chapter's setup cell first uses it.
 """
@@ -12,11 +17,11 @@ import platform
 
 import torch
 
-MODES = ("fast", "full")
+MODES = ("fast", "full", "paper")
 
 
 def current() -> str:
-    """Return ``"fast"`` or ``"full"`` from the ``GF_MODE`` environment variable (default by device).
+    """Return ``"fast"``, ``"full"`` or ``"paper"`` from the ``GF_MODE`` environment variable (default by device).
 
     Returns:
         ``"full"`` when ``GF_MODE`` is unset/empty and CUDA is available, ``"fast"`` when it is unset and CUDA
@@ -35,15 +40,28 @@ def current() -> str:
     return value
 
 
-def choose(*, fast, full):
-    """Return ``fast`` or ``full`` according to :func:`current`: ``steps = choose(fast=300, full=5000)``.
+_UNSET = object()
+
+
+def choose(*, fast, full, paper=_UNSET):
+    """Return ``fast``, ``full`` or ``paper`` according to :func:`current`: ``steps = choose(fast=300, full=5000)``.
+
+    Args:
+        fast, full: the values for those modes.
+        paper: the value for ``GF_MODE=paper`` (the paper's sizes); default: ``full``, for a size that the paper
+            does not change.
 
     Raises:
         ValueError: ``GF_MODE`` holds an unknown mode.
 
     Taught in chapter 1 (Shapes as distributions).
     """
-    return fast if current() == "fast" else full
+    mode = current()
+    if mode == "fast":
+        return fast
+    if mode == "paper" and paper is not _UNSET:
+        return paper
+    return full
 
 
 def describe(device=None) -> str:

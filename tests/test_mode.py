@@ -5,10 +5,13 @@ import torch
 from gfcore import mode
 
 
-@pytest.mark.parametrize("value,expected", [("fast", "fast"), ("full", "full"), (" FULL ", "full")])
+@pytest.mark.parametrize("value,expected", [("fast", "fast"), ("full", "full"), (" FULL ", "full"),
+                                            ("paper", "paper")])
 def test_mode_from_env(monkeypatch, value, expected):
     monkeypatch.setenv("GF_MODE", value)
     assert mode.current() == expected
+    assert mode.choose(fast=1, full=2, paper=3) == {"fast": 1, "full": 2, "paper": 3}[expected]
+    # a size the paper does not change falls back to full's
     assert mode.choose(fast=1, full=2) == (1 if expected == "fast" else 2)
 
 
