@@ -5,7 +5,14 @@ learns the distribution of the latent codes ``z``. A new shape is a sampled ``z`
 dynamics on the decoder's field. This module holds the two networks, as the official configs size them, and
 :func:`sample_shapes`, which chains them; their training lives in :mod:`gfcore.train.gan`.
 
-Module names follow the official checkpoints (``layers.{i}`` and ``out``), so the state dicts line up.
+Module names follow the official checkpoints (``layers.{i}`` and ``out``). The critic's state dict is the
+official discriminator's key for key (its unused norm lists hold no modules in the released configs), though the
+official one returns ``(B, 1)`` scores where :class:`LatentCritic` returns ``(B,)``. The generator's is not, strictly:
+the official generator always builds batch norms ``bns.{i}`` (one per hidden layer) and ``out_bn``, whether or not
+its config applies them, and the released configs apply none (``use_bn: False``, ``output_bn: False``). So an
+official ``gen`` state dict holds five extra entries per norm (``weight``, ``bias``, ``running_mean``,
+``running_var``, ``num_batches_tracked``) that :class:`LatentGenerator` has no place for; keep only the keys
+that start with ``layers.`` or ``out.`` before ``load_state_dict`` (the rest are unused by those configs).
 
 Taught in chapter 7 (Generating new shapes).
 """
@@ -255,7 +262,7 @@ def sample_shapes(autoencoder, latent_generator: LatentGenerator, num_shapes: in
         raise ValueError(f"latent_generator is on {gen_device} but the autoencoder is on {device}; move one")
     _check_generator(generator, device)
     if sigmas is None:
-        sigmas = generation_sigmas(device=device)
+        sigmas = generation_sigmas()                   # on the CPU: the sampler reads the levels on the host
     was_training = latent_generator.training
     latent_generator.eval()
     try:
