@@ -4,7 +4,8 @@ Submodules by job: ``fields`` (closed-form field), ``schedule`` (noise ladders, 
 ``losses`` (denoising score matching), ``sampling`` (annealed Langevin, priors), ``models`` (encoder, decoders,
 toy network), ``data`` (2D/3D shapes, digits, ShapeNet PC15k), ``metrics``, ``evaluation`` (reconstruction
 protocols), ``surface`` (surfaces from the field), ``train`` (trainer, checkpoints, run folders), ``pretrained``
-(shipped weights), ``viz`` (matplotlib plots) and ``viz3d`` (pyvista renders), ``mode`` (the fast/full switch),
+(shipped weights), ``viz`` (matplotlib plots), ``viz3d`` (pyvista renders) and ``diagrams`` (schematic figures of
+the method, drawn by code), ``mode`` (the fast/full switch),
 ``utils`` (device, seeding); ``python -m gfcore`` is the CLI.
 
 ``import gfcore`` is cheap: a submodule is imported the first time it is used (``gfcore.fields``, or
@@ -14,8 +15,8 @@ import importlib as _importlib
 
 from gfcore._version import __version__
 
-_SUBMODULES = ("data", "evaluation", "fields", "losses", "metrics", "mode", "models", "pretrained", "sampling",
-               "schedule", "surface", "train", "utils", "viz", "viz3d")
+_SUBMODULES = ("data", "diagrams", "evaluation", "fields", "losses", "metrics", "mode", "models", "pretrained",
+               "sampling", "schedule", "surface", "train", "utils", "viz", "viz3d")
 
 __all__ = [*_SUBMODULES, "__version__"]
 

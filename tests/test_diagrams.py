@@ -1,0 +1,102 @@
+"""Tests for gfcore.diagrams: the drawing primitives and each schematic figure (they draw, and hold their labels)."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from gfcore import diagrams  # noqa: E402
+from gfcore.diagrams import _draw  # noqa: E402
+
+
+def texts(fig) -> list[str]:
+    """Every text artist's string in ``fig`` (axes texts, titles, figure texts)."""
+    return [t.get_text() for t in fig.findobj(matplotlib.text.Text) if t.get_text()]
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+# -- primitives ---------------------------------------------------------------------------------------------
+
+def test_canvas_is_square_tick_free_and_frameless():
+    fig, ax = _draw.canvas(6, 2)
+    assert ax.get_xlim() == (0, 6) and ax.get_ylim() == (0, 2)
+    assert ax.get_aspect() == 1.0
+    assert list(ax.get_xticks()) == [] and list(ax.get_yticks()) == []
+    assert not any(s.get_visible() for s in ax.spines.values())
+    assert fig.get_size_inches()[0] == pytest.approx(6.0)
+    fig2, ax2 = _draw.canvas(14, 2)  # wide drawings are scaled to 7 inches
+    assert tuple(fig2.get_size_inches()) == pytest.approx((7.0, 1.0))
+    _, ax3 = _draw.canvas(3, 1, ax=ax2)  # an existing axes is reused
+    assert ax3 is ax2 and ax2.get_xlim() == (0, 3)
+    with pytest.raises(ValueError, match="width"):
+        _draw.canvas(0, 1)
+
+
+def test_box_holds_its_label_and_its_sides():
+    fig, ax = _draw.canvas(4, 2)
+    b = _draw.box(ax, (2, 1), "encoder", width=1.6, height=0.8, color="network")
+    assert b.text.get_text() == "encoder" and "encoder" in texts(fig)
+    assert b.left == (1.2, 1.0) and b.right == (2.8, 1.0) and b.top == (2.0, 1.4) and b.bottom == (2.0, 0.6)
+    assert b.side("center") == (2.0, 1.0)
+    # the drawn patch lies inside the requested box and nearly fills it
+    bb = b.patch.get_extents().transformed(ax.transData.inverted())
+    assert 1.15 <= bb.x0 <= 1.3 and 2.7 <= bb.x1 <= 2.85 and 0.55 <= bb.y0 <= 0.7 and 1.3 <= bb.y1 <= 1.45
+    # tinted fill, role-coloured edge
+    edge = matplotlib.colors.to_rgb(_draw.COLORS["network"])
+    assert b.patch.get_edgecolor()[:3] == pytest.approx(edge)
+    assert b.patch.get_facecolor()[3] < 0.5
+    with pytest.raises(ValueError, match="side"):
+        b.side("middle")
+    with pytest.raises(ValueError, match="height"):
+        _draw.box(ax, (1, 1), "x", height=-1)
+    with pytest.raises(ValueError, match="xy"):
+        _draw.box(ax, (1, float("nan")), "x")
+
+
+@pytest.mark.parametrize("curve", [0.0, 0.4, -0.4])
+def test_arrow_label_sits_on_the_outer_side(curve):
+    fig, ax = _draw.canvas(4, 2)
+    patch = _draw.arrow(ax, (1, 1), (3, 1), label="z", curve=curve)
+    assert patch in ax.patches and "z" in texts(fig)
+    (label,) = [t for t in ax.texts if t.get_text() == "z"]
+    x, y = label.get_position()
+    assert x == pytest.approx(2.0)
+    # a straight or left-bent (negative rad) arrow has its label above, a right-bent one below
+    assert (y > 1.0) == (curve <= 0)
+    assert abs(y - 1.0) >= 0.15 + abs(curve) * 2 / 2 - 1e-9
+    with pytest.raises(ValueError, match="same point"):
+        _draw.arrow(ax, (1, 1), (1, 1))
+
+
+def test_cloud_glyph_fits_its_disc():
+    fig, ax = _draw.canvas(4, 2)
+    sc = _draw.cloud(ax, (2, 1), radius=0.5, num_points=40, seed=3)
+    pts = sc.get_offsets()
+    assert pts.shape == (40, 2)
+    r = np.hypot(pts[:, 0] - pts[:, 0].mean(), pts[:, 1] - pts[:, 1].mean())
+    assert r.max() == pytest.approx(0.5)
+    assert np.allclose(pts, _draw.cloud(ax, (2, 1), radius=0.5, num_points=40, seed=3).get_offsets())
+    # given points (a tensor, any scale) are centred and scaled; their shape is kept
+    square = torch.tensor([[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]])
+    got = _draw.cloud(ax, (1, 1), points=square, radius=0.2).get_offsets()
+    assert np.allclose(got, [[0.8586, 0.8586], [1.1414, 0.8586], [1.1414, 1.1414], [0.8586, 1.1414]], atol=1e-4)
+    with pytest.raises(ValueError, match="points"):
+        _draw.cloud(ax, (1, 1), points=np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="num_points"):
+        _draw.cloud(ax, (1, 1), num_points=0)
+
+
+def test_note_and_package_exports():
+    fig, ax = _draw.canvas(2, 1)
+    t = _draw.note(ax, (1, 0.5), r"$\sigma_1$", color="field")
+    assert t.get_text() == r"$\sigma_1$" and t.get_color() == _draw.COLORS["field"]
+    for name in ("canvas", "box", "arrow", "cloud", "note", "COLORS", "FONT", "Box"):
+        assert getattr(diagrams, name) is getattr(_draw, name)
