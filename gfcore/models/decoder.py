@@ -11,10 +11,14 @@ of two parameterisations (:data:`PRECONDITIONINGS`):
 
 * ``"none"`` (the official one): ``D = net(x, sigma, z)``, the raw ``sigma`` in the condition. Needed to reproduce
   the paper and to load its checkpoints.
-* ``"edm"`` (preconditioned, as Karras et al. 2022 do it): ``D = sigma * net(c_in x, c_noise, z)`` with
-  ``c_in = 1 / sqrt(sigma^2 + 0.5^2)`` and ``c_noise = 1.5 + log10(sigma) / 2``. The network's target is then
-  the unit-variance noise direction ``-eps`` at every level and its condition a smooth function of ``sigma``
-  (0.5 .. 1.5 over the official ladder), which makes a small network learn far faster (chapter 5).
+* ``"edm"`` (preconditioned): ``D = sigma * net(c_in x, c_noise, z)`` with ``c_in = 1 / sqrt(sigma^2 + 0.5^2)``
+  and ``c_noise = 1.5 + log10(sigma) / 2``. Only the input scaling ``c_in`` is EDM's (Karras et al. 2022, with
+  ``sigma_data = 0.5``); the output is a noise prediction: in EDM's form ``x + D = c_skip x + c_out net`` it has
+  ``c_skip = 1`` and ``c_out = sigma`` (EDM's own choice is ``c_skip = sigma_data^2 / (sigma^2 + sigma_data^2)``,
+  ``c_out = sigma sigma_data / sqrt(sigma^2 + sigma_data^2)``, ``c_noise = ln(sigma) / 4``). The network's target
+  is then the unit-variance noise direction ``-eps`` at every level and its condition a smooth function of
+  ``sigma`` (0.5 .. 1.5 over the official ladder), which makes a small network learn far faster (chapter 4
+  explains the constants; chapter 5 trains the 3D model with it).
 
 Taught in chapter 4 (Conditional fields in 2D) and chapter 5 (The full 3D model).
 """
@@ -37,13 +41,14 @@ def preconditioning(sigma: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch
     """``(c_in, c_noise, c_out)``, each ``(B,)``: ``D(x, sigma) = c_out * net(c_in * x, c_noise, z)``.
 
     ``"none"``: ``(1, sigma, 1)`` (the official network). ``"edm"``: ``(1 / sqrt(sigma^2 + 0.5^2),
-    1.5 + log10(sigma) / 2, sigma)``, so the network predicts the unit-scale noise direction.
+    1.5 + log10(sigma) / 2, sigma)``: EDM's input scaling with a noise-prediction output (``c_skip = 1``,
+    ``c_out = sigma``), so the network predicts the unit-scale noise direction.
 
     Args:
         sigma: ``(B,)`` noise levels.
         kind: one of :data:`PRECONDITIONINGS`.
 
-    Taught in chapter 5 (The full 3D model).
+    Taught in chapter 4 (Conditional fields in 2D).
     """
     if kind == "none":
         one = torch.ones_like(sigma)
