@@ -99,7 +99,7 @@ def annealed_langevin(score_fn, x: torch.Tensor, sigmas: torch.Tensor, *, steps_
     if len(sigmas) > 1 and (sigmas[1:] > sigmas[:-1]).any():
         raise ValueError(f"sigmas must be descending, got {sigmas.tolist()}")
     _checks.positive_int("steps_per_sigma", steps_per_sigma)
-    sig = [float(v) for v in sigmas]
+    sig = sigmas.detach().cpu().tolist()                     # read once on the host (one copy, not L syncs)
     if step_size is None:
         step_size = 2.0 * sig[-1] ** 2
     _checks.positive("step_size", step_size)
@@ -124,7 +124,7 @@ def annealed_langevin(score_fn, x: torch.Tensor, sigmas: torch.Tensor, *, steps_
             if callback is not None:
                 callback({"step": step, "level": level, "sigma": sigma, "x": x})
             bar.update()
-        if not torch.isfinite(x).all():  # once per level: a per-step check would sync the GPU every step
+        if _checks.has_values(x) and not torch.isfinite(x).all():  # once per level, not per step (a sync)
             bar.close()
             raise ValueError(f"Langevin diverged at level {level} (sigma={sigma:.4g}): NaN/inf in x; "
                              "lower step_size")

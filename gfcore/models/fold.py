@@ -37,11 +37,12 @@ from gfcore.models.decoder import ScoreDecoder, preconditioning
 __all__ = ["FoldedDecoder", "fold_batchnorm", "fast_score_fn"]
 
 
-def _bn_affine(bn: nn.Module, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(a, b)`` with ``bn(h) == a * h + b`` in eval mode (float64 for an exact fold); ``(1, 0)`` for the
-    identity that a decoder built with ``norm="none"`` holds instead of a batch norm."""
+def _bn_affine(bn: nn.Module, channels: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(a, b)`` with ``bn(h) == a * h + b`` in eval mode (float64 for an exact fold); ``(1, 0)`` on ``device``
+    for the identity that a decoder built with ``norm="none"`` holds instead of a batch norm."""
     if isinstance(bn, nn.Identity):
-        return torch.ones(channels, dtype=torch.float64), torch.zeros(channels, dtype=torch.float64)
+        return (torch.ones(channels, dtype=torch.float64, device=device),
+                torch.zeros(channels, dtype=torch.float64, device=device))
     if bn.running_mean is None or bn.running_var is None:
         raise ValueError(f"cannot fold {bn}: it has no running statistics (track_running_stats=False uses batch "
                          "statistics even in eval mode)")
@@ -78,6 +79,7 @@ class FoldedDecoder(nn.Module):
         self.preconditioning = dec.preconditioning
         d, hid = dec.dim, dec.hidden
         f64 = torch.float64
+        dev = dec.inp.weight.device                      # every constant of the fold is made here (CUDA, meta, ...)
 
         store = torch.float64 if dec.inp.weight.dtype == torch.float64 else torch.float32
 
@@ -95,10 +97,10 @@ class FoldedDecoder(nn.Module):
                 buf("b_c", bc)
                 a0, b0, w0, b0f, w1t = [], [], [], [], []
                 for blk in dec.blocks:
-                    a, bb = _bn_affine(blk.bn0, hid)
+                    a, bb = _bn_affine(blk.bn0, hid, dev)
                     a0.append(a)
                     b0.append(bb)
-                    a1, b1 = _bn_affine(blk.bn1, hid)                                    # bn1 folded into fc0
+                    a1, b1 = _bn_affine(blk.bn1, hid, dev)                                    # bn1 folded into fc0
                     w0.append((a1[:, None] * blk.fc0.weight.double()).t())
                     b0f.append(a1 * blk.fc0.bias.double() + b1)
                     w1t.append(blk.fc1.weight.double().t())
@@ -107,7 +109,7 @@ class FoldedDecoder(nn.Module):
                 buf("w0t", torch.stack(w0))                                         # (n, C, C)
                 buf("b0", torch.stack(b0f))                                         # (n, C)
                 buf("w1t", torch.stack(w1t))                                        # (n, C, C)
-                a, bb = _bn_affine(dec.out_norm, hid)
+                a, bb = _bn_affine(dec.out_norm, hid, dev)
                 buf("out_a", a)
                 buf("out_b", bb)
             else:
@@ -118,7 +120,7 @@ class FoldedDecoder(nn.Module):
                 # per norm k: gamma'(c) = a gamma(c), beta'(c) = b gamma(c) + beta(c)   (exact)
                 gw, gb, bw, bb_ = [], [], [], []
                 for n in norms:
-                    a, b = _bn_affine(n.bn, hid)
+                    a, b = _bn_affine(n.bn, hid, dev)
                     g_w, g_b = n.gamma.weight.double(), n.gamma.bias.double()
                     gw.append(a[:, None] * g_w)
                     gb.append(a * g_b)
@@ -136,10 +138,10 @@ class FoldedDecoder(nn.Module):
                 buf("w1t", torch.stack([blk.fc1.weight.double().t() for blk in dec.blocks]))
                 # cumulative constant added to the residual stream before norm k (fc1 biases), (K, C)
                 b1 = torch.stack([blk.fc1.bias.double() for blk in dec.blocks])
-                cum = torch.cat([torch.zeros(1, hid, dtype=f64), b1.cumsum(0)])     # after 0..n blocks
+                cum = torch.cat([b1.new_zeros(1, hid), b1.cumsum(0)])     # after 0..n blocks
                 buf("s_const", torch.cat([cum[:-1].repeat_interleave(2, 0), cum[-1:]]))
                 # norms reading the residual stream (norm0 of each block, the head) see S; norm1 reads fc0's output
-                mask = torch.tensor([1.0, 0.0] * dec.n_blocks + [1.0], dtype=f64)
+                mask = torch.tensor([1.0, 0.0] * dec.n_blocks + [1.0], dtype=f64, device=dev)
                 buf("s_mask", mask.unsqueeze(1))                                    # (K, 1)
             buf("out_w", dec.out.weight.double().t())                               # (C, d)
             buf("out_bias", dec.out.bias.double())
@@ -211,6 +213,8 @@ class FoldedDecoder(nn.Module):
         The compute dtype is the one chosen in :meth:`precompute`; an enclosing ``torch.autocast`` is switched
         off here (its casts would mix dtypes in the in-place accumulations).
         """
+        if not torch.amp.is_autocast_available(x.device.type):                      # e.g. the meta device
+            return self._run(x, terms)
         with torch.autocast(x.device.type, enabled=False):
             return self._run(x, terms)
 
@@ -276,14 +280,35 @@ def fold_batchnorm(decoder: ScoreDecoder) -> FoldedDecoder:
     return FoldedDecoder(decoder)
 
 
+def _sigma_key(sigma):
+    """What :func:`fast_score_fn` remembers of a sigma: its values where reading them needs no host sync (a number,
+    a CPU tensor), else the tensor itself and its version counter (an in-place change makes it a new sigma)."""
+    if not isinstance(sigma, torch.Tensor):
+        return ("value", float(sigma))
+    if sigma.device.type == "cpu":
+        return ("cpu", sigma.detach().clone())
+    return ("tensor", sigma, sigma._version)
+
+
+def _same_sigma(old, new) -> bool:
+    if old is None or old[0] != new[0]:
+        return False
+    if new[0] == "value":
+        return old[1] == new[1]
+    if new[0] == "cpu":
+        return old[1].shape == new[1].shape and torch.equal(old[1], new[1])
+    return old[1] is new[1] and old[2] == new[2]
+
+
 def fast_score_fn(model, z: torch.Tensor, *, dtype: torch.dtype | None = None, folded: FoldedDecoder | None = None,
                   compile: bool | str = False):
     """A score callable ``(x (B, M, d), sigma (B,)) -> score (B, M, d)`` for the samplers, on the folded decoder.
 
     Same function as ``model.score_fn(z)`` in eval mode, faster: batch norm folded, the ``(z, sigma)`` terms and
     ``1 / sigma^2`` computed once per noise level, and optionally a lower compute dtype. The per-level terms are
-    cached on the *values* of ``sigma`` (one ``torch.equal`` per call): any sampler, whatever tensors it
-    allocates, gets the terms of the sigma it passes.
+    cached without a host synchronisation: a number or a CPU tensor by its values, a tensor on an accelerator by
+    identity (the same, unmodified tensor object, as :func:`gfcore.sampling.annealed_langevin` passes for every step
+    of a level); any other sigma recomputes the terms, so every call gets the terms of the sigma it passes.
 
     Args:
         model: a :class:`~gfcore.models.ShapeGF` or a :class:`~gfcore.models.ScoreDecoder`.
@@ -305,13 +330,14 @@ def fast_score_fn(model, z: torch.Tensor, *, dtype: torch.dtype | None = None, f
     run = folded.run
     if compile:
         run = torch.compile(run, mode=None if compile is True else compile, dynamic=False)
-    cache = {"sigma": None, "terms": None}
+    cache = {"key": None, "terms": None}
 
     def score_fn(x: torch.Tensor, sigma) -> torch.Tensor:
-        sigma = _checks.sigma_batch(sigma, z.shape[0], like=z)
-        if cache["sigma"] is None or not torch.equal(cache["sigma"], sigma):   # a new level: per-shape terms
-            cache["terms"] = folded.precompute(z, sigma, dtype=dtype, score=True)
-            cache["sigma"] = sigma.clone()
+        key = _sigma_key(sigma)
+        if not _same_sigma(cache["key"], key):                                   # a new level: per-shape terms
+            cache["terms"] = folded.precompute(z, _checks.sigma_batch(sigma, z.shape[0], like=z), dtype=dtype,
+                                               score=True)
+            cache["key"] = key
         with torch.no_grad():
             if compile == "reduce-overhead" and x.is_cuda:
                 torch.compiler.cudagraph_mark_step_begin()

@@ -185,7 +185,7 @@ class ShapeGF(nn.Module):
         z = self._check_z(z)
         num_points = _checks.positive_int("num_points", num_points)
         if sigmas is None:
-            sigmas = geometric_sigmas(1.0, 0.01, 10, device=z.device)
+            sigmas = geometric_sigmas(1.0, 0.01, 10)    # on the CPU: the sampler reads the levels on the host
         x0 = make_prior(prior, (z.shape[0], num_points, self.dim), generator=generator, device=z.device,
                         dtype=z.dtype, **(prior_kwargs or {}))
         was_training = self.training
