@@ -100,3 +100,64 @@ def test_note_and_package_exports():
     assert t.get_text() == r"$\sigma_1$" and t.get_color() == _draw.COLORS["field"]
     for name in ("canvas", "box", "arrow", "cloud", "note", "COLORS", "FONT", "Box"):
         assert getattr(diagrams, name) is getattr(_draw, name)
+
+
+# -- annealing (chapter 3) ----------------------------------------------------------------------------------
+
+def test_draw_annealing_panels_labels_and_samples_on_the_shape():
+    from gfcore.data import shapes2d
+    from gfcore.diagrams.annealing import _to_panel
+
+    sigmas = (1.0, 0.2, 0.03)
+    fig = diagrams.draw_annealing(sigmas=sigmas, num_samples=10, steps_per_sigma=10, resolution=24, seed=1)
+    (ax,) = fig.axes
+    labels = texts(fig)
+    for i, s in enumerate(sigmas):
+        assert rf"$\sigma_{{{i + 1}}} = {s:.3g}$" in labels
+    assert sum(t == r"$\sigma \downarrow$" for t in labels) == len(sigmas) - 1    # one arrow between panels
+    assert sorted(im.get_gid() for im in ax.images) == [f"density-{i}" for i in range(3)]
+    dots = {c.get_gid(): c.get_offsets() for c in ax.collections}
+    assert all(dots[f"samples-{i}"].shape == (10, 2) for i in range(3))
+    # a level ends where the next one starts
+    assert np.allclose(dots["samples-0"] - _to_panel(np.zeros(2), 0), dots["starts-1"] - _to_panel(np.zeros(2), 1))
+    # drawn from the real sampler: after the last level the samples lie on the star, not where they started
+    outline = shapes2d.dense("star", 4000).double().numpy()
+
+    def to_world(xy, i):
+        return (xy - _to_panel(np.full(2, -1.5), i)) * (3.0 / 3.0) - 1.5  # panel side 3 = world box side 3
+
+    def distance(xy):
+        return np.sqrt(((xy[:, None] - outline[None]) ** 2).sum(-1)).min(1)
+
+    assert distance(to_world(dots["samples-2"], 2)).max() < 0.1
+    assert distance(to_world(dots["starts-0"], 0)).mean() > 0.2
+    # the same seed draws the same figure, another seed another one
+    again = diagrams.draw_annealing(sigmas=sigmas, num_samples=10, resolution=24, seed=1).axes[0]
+    other = diagrams.draw_annealing(sigmas=sigmas, num_samples=10, resolution=24, seed=2).axes[0]
+    final = {name: {c.get_gid(): c.get_offsets() for c in a.collections}["samples-2"]
+             for name, a in (("again", again), ("other", other))}
+    assert np.allclose(final["again"], dots["samples-2"]) and not np.allclose(final["other"], dots["samples-2"])
+
+
+def test_draw_annealing_density_sharpens_and_draws_into_an_axes():
+    fig, ax = plt.subplots()
+    points = torch.tensor([[0.0, 0.0]], dtype=torch.float64)  # one point: the shading is a disc of radius ~ sigma
+    out = diagrams.draw_annealing(points, sigmas=(0.8, 0.1), num_samples=3, resolution=41, ax=ax)
+    assert out is fig and len(ax.images) == 2
+    shaded = [float((im.get_array() > 0).mean()) for im in ax.images]
+    # 8 nats below the peak: r = 4 sigma, a disc of area 16 pi sigma^2 in the 3 x 3 box (clipped by it)
+    assert shaded[1] == pytest.approx(16 * np.pi * 0.1 ** 2 / 9, rel=0.15)
+    assert shaded[0] > 0.95
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"sigmas": (0.1, 1.0)}, "decreasing"),
+    ({"sigmas": (1.0,)}, "at least 2"),
+    ({"num_samples": 0}, "num_samples"),
+    ({"steps_per_sigma": 1.5}, "steps_per_sigma"),
+    ({"resolution": 1}, "resolution"),
+    ({"points": torch.zeros(5, 3)}, "points"),
+])
+def test_draw_annealing_rejects_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        diagrams.draw_annealing(**kwargs)

@@ -8,5 +8,6 @@ numbered figure. The shared look (boxes, arrows, point-cloud glyphs, colours, fo
 Like :mod:`gfcore.viz`, this package loads matplotlib; the tensor code of ``gfcore`` never imports it.
 """
 from gfcore.diagrams._draw import COLORS, FONT, Box, arrow, box, canvas, cloud, note
+from gfcore.diagrams.annealing import draw_annealing
 
-__all__ = ["COLORS", "FONT", "Box", "arrow", "box", "canvas", "cloud", "note"]
+__all__ = ["COLORS", "FONT", "Box", "arrow", "box", "canvas", "cloud", "note", "draw_annealing"]

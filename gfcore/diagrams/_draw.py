@@ -167,7 +167,8 @@ def box(ax, xy, label: str, *, width: float = 1.6, height: float = 0.7, color="n
 
 
 def arrow(ax, start, end, *, label: str | None = None, color="ink", curve: float = 0.0, offset: float = 0.15,
-          fontsize=None, linestyle: str = "-", shrink: float = 2.0) -> FancyArrowPatch:
+          fontsize=None, linestyle: str = "-", shrink: float = 2.0, linewidth: float = 1.2,
+          head: float = 12.0) -> FancyArrowPatch:
     """An arrow from ``start`` to ``end`` (points or :class:`Box` sides), with an optional label beside it.
 
     Args:
@@ -181,6 +182,8 @@ def arrow(ax, start, end, *, label: str | None = None, color="ink", curve: float
         fontsize: default ``FONT["small"]``.
         linestyle: ``"-"``, ``"--"``, ...
         shrink: gap in points left at both ends.
+        linewidth: line width in points.
+        head: arrow head size (matplotlib's ``mutation_scale``).
 
     Returns:
         the ``FancyArrowPatch``; its label (if any) is a text artist of ``ax``.
@@ -194,7 +197,7 @@ def arrow(ax, start, end, *, label: str | None = None, color="ink", curve: float
     if (x0, y0) == (x1, y1):
         raise ValueError(f"start and end are the same point {start!r}")
     ink = _color(color)
-    patch = FancyArrowPatch((x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=12, color=ink, linewidth=1.2,
+    patch = FancyArrowPatch((x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=head, color=ink, linewidth=linewidth,
                             linestyle=linestyle, connectionstyle=f"arc3,rad={float(curve)}", shrinkA=shrink,
                             shrinkB=shrink, zorder=4)
     ax.add_patch(patch)
