@@ -14,7 +14,8 @@ both optimizers, the real codes and the frozen auto-encoder's weights, so it sam
 (:func:`load_latent_gan`) and a resumed run replays the uninterrupted one exactly (every random draw is a pure
 function of ``(seed, step)``).
 
-By job: this module holds the losses (:func:`gradient_penalty`) and the training loop
+By job: this module holds the losses (:func:`gradient_penalty`), one update of each network
+(:func:`generator_step`, :func:`critic_step`: the training step, callable by hand) and the training loop
 (:func:`train_latent_gan`); :mod:`~gfcore.train.gan_config` the config (:class:`LatentGANConfig`),
 :mod:`~gfcore.train.gan_codes` the frozen auto-encoder and its codes (:func:`resolve_autoencoder`,
 :func:`encode_dataset`), :mod:`~gfcore.train.latent_metrics` the distances between sets of codes that monitor
@@ -82,7 +83,8 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor | None = Non
         ``|g_b|``.
 
     Raises:
-        ValueError: unknown ``kind``; ``"wgan-gp"`` without ``fake`` or with a different shape.
+        ValueError: unknown ``kind``; non-finite ``real``; ``"wgan-gp"`` without ``fake`` or with a different
+            shape.
 
     Taught in chapter 7 (Generating new shapes).
     """
@@ -93,6 +95,12 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor | None = Non
             raise ValueError('penalty kind "wgan-gp" needs fake= (the generated codes)')
         if fake.shape != real.shape:
             raise ValueError(f"fake must have real's shape {tuple(real.shape)}, got {tuple(fake.shape)}")
+    return _penalty(critic, real, fake, kind=kind, generator=generator)
+
+
+def _penalty(critic, real, fake, *, kind, generator):
+    """:func:`gradient_penalty` without the checks of its inputs (no host synchronisation: the training step)."""
+    if kind == "wgan-gp":
         t = torch.rand(real.shape[0], 1, generator=generator, device=real.device, dtype=real.dtype)
         x = t * real.detach() + (1 - t) * fake.detach()
     else:
@@ -110,17 +118,266 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor | None = Non
 
 
 # ============================================================================================================
-# the trainer
+# one update of each network (what the trainer calls every step; a chapter can call them by hand)
 # ============================================================================================================
+def generator_step(latent_generator, critic, optimizer, *, batch_size: int,
+                   generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """One update of the generator on ``L_G = -mean_b D(G(n_b))``, ``n ~ N(0, I)``, with the critic frozen.
+
+    Zeroes the optimizer's gradients, back-propagates ``L_G`` into the generator only and steps the optimizer.
+    Nothing is read back to the host, so a training loop on a GPU does not wait for it.
+
+    Args:
+        latent_generator: the :class:`~gfcore.models.LatentGenerator` being trained.
+        critic: the :class:`~gfcore.models.LatentCritic`; it receives no gradients (its parameters'
+            ``requires_grad`` flags are restored afterwards).
+        optimizer: the generator's optimizer.
+        batch_size: codes to generate ``B``.
+        generator: ``torch.Generator`` on the networks' device, for the noise ``n``.
+
+    Returns:
+        ``{"loss_generator": ()}``, the detached loss on the networks' device.
+
+    Raises:
+        ValueError: ``batch_size < 1``; a ``generator`` on another device.
+
+    Taught in chapter 7 (Generating new shapes).
+    """
+    flags = [p.requires_grad for p in critic.parameters()]
+    critic.requires_grad_(False)
+    try:
+        loss = -critic(latent_generator.sample(batch_size, generator=generator)).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    finally:
+        for p, flag in zip(critic.parameters(), flags, strict=True):
+            p.requires_grad_(flag)
+    return {"loss_generator": loss.detach()}
+
+
+def critic_step(latent_generator, critic, optimizer, real: torch.Tensor, *, penalty: str = "official",
+                penalty_weight: float = 1.0, generator: torch.Generator | None = None,
+                penalty_generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """One update of the critic on ``L_D = mean_b D(G(n_b)) - mean_b D(z_b) + penalty_weight * penalty``.
+
+    The fake codes ``G(n)`` (``B`` of them, ``n ~ N(0, I)``) are drawn without gradients; the penalty is
+    :func:`gradient_penalty` of kind ``penalty``. Zeroes the optimizer's gradients, back-propagates ``L_D`` and
+    steps the optimizer. The values of ``real`` are not checked and nothing is read back to the host (a NaN
+    loss shows in the returned ``loss_critic``), so a training loop on a GPU does not wait for it.
+
+    Args:
+        latent_generator: the :class:`~gfcore.models.LatentGenerator` (not updated).
+        critic: the :class:`~gfcore.models.LatentCritic` being trained.
+        optimizer: the critic's optimizer.
+        real: ``(B, zdim)`` real codes ``z``.
+        penalty: one of :data:`~gfcore.train.gan_config.PENALTIES`.
+        penalty_weight: the penalty's weight; ``0`` leaves it out.
+        generator: ``torch.Generator`` on the networks' device, for the noise ``n``.
+        penalty_generator: ``torch.Generator`` for the interpolation weights of ``"wgan-gp"``.
+
+    Returns:
+        Detached ``()`` tensors on the networks' device: ``"loss_critic"`` (``L_D``), ``"wdist"`` (``mean D(z)
+        - mean D(G(n))``, the critic's estimate of the Wasserstein distance) and, when ``penalty_weight > 0``,
+        ``"penalty"`` and ``"grad_norm"`` (the mean ``|grad D|`` where the penalty is taken).
+
+    Raises:
+        ValueError: unknown ``penalty``, negative ``penalty_weight``, ``real`` not ``(B, zdim)``.
+
+    Taught in chapter 7 (Generating new shapes).
+    """
+    _checks.choice("penalty", penalty, PENALTIES)
+    if penalty_weight < 0:
+        raise ValueError(f"penalty_weight must be >= 0, got {penalty_weight}")
+    if not isinstance(real, torch.Tensor) or real.dim() != 2 or real.shape[0] == 0:
+        raise ValueError(f"real must be a non-empty (B, zdim) tensor, got {getattr(real, 'shape', real)!r}")
+    with torch.no_grad():
+        fake = latent_generator.sample(real.shape[0], generator=generator)
+    wdist = critic(real).mean() - critic(fake).mean()
+    loss = -wdist
+    stats = {}
+    if penalty_weight > 0:
+        value, grad_norm = _penalty(critic, real, fake, kind=penalty, generator=penalty_generator)
+        loss = loss + float(penalty_weight) * value
+        stats.update(penalty=value.detach(), grad_norm=grad_norm)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return {**stats, "loss_critic": loss.detach(), "wdist": wdist.detach()}
+
+
+# ============================================================================================================
+# set-up: the real codes, the run length, the networks, resume, validation
+# ============================================================================================================
+def _resumed_codes(run: RunDir, cfg: LatentGANConfig, device):
+    """``(cfg, latents, autoencoder, source, ckpt)`` from the run folder's last checkpoint: its codes and frozen
+    auto-encoder, and its data settings in the config. Read onto the CPU (the optimizers' step counters stay
+    there; :func:`_restore` moves the rest to the parameters' device)."""
+    ckpt = load_gan_checkpoint(run.last, map_location="cpu")
+    ae_state, ae_model, source = ckpt["autoencoder"], None, None
+    if ae_state is not None:
+        ae_model = ShapeGF.from_config(ae_state["model_config"])
+        load_state(ae_model, ae_state["state_dict"], run.last, "auto-encoder")
+        ae_model, source = ae_model.to(device).eval(), ae_state["source"]
+    saved = LatentGANConfig.from_dict(ckpt["config"])
+    cfg = dataclasses.replace(cfg, autoencoder=saved.autoencoder, dataset=saved.dataset,
+                              dataset_kwargs=saved.dataset_kwargs)
+    return cfg, ckpt["latents"].to(device), ae_model, source, ckpt
+
+
+def _encoded_codes(cfg: LatentGANConfig, autoencoder, train_set, device, progress: bool):
+    """``(cfg, latents, autoencoder, source)``: the frozen auto-encoder's codes of the training shapes (the data
+    set from ``train_set``, the config, or what the auto-encoder records), recorded in the config."""
+    spec = autoencoder if autoencoder is not None else cfg.autoencoder
+    if spec is None:
+        raise ValueError("no codes to train on: pass latents=, autoencoder=, or set config.autoencoder")
+    ae_model, source, data = resolve_autoencoder(spec, device=device, ema=cfg.autoencoder_ema)
+    ae_model.requires_grad_(False)
+    if isinstance(spec, (str, Path)):
+        cfg = dataclasses.replace(cfg, autoencoder=source)
+    if train_set is None:
+        if cfg.dataset is None and data is not None:
+            cfg = dataclasses.replace(cfg, dataset=data["dataset"])
+        if cfg.dataset_kwargs is None and data is not None:
+            cfg = dataclasses.replace(cfg, dataset_kwargs=data["dataset_kwargs"])
+        if cfg.dataset is None:
+            raise ValueError("no training shapes to encode: pass train_set= or set config.dataset (the "
+                             "auto-encoder does not record its data set)")
+        from gfcore.data import build_dataset
+
+        train_set = build_dataset(cfg.dataset, "train", **{**(cfg.dataset_kwargs or {}), "sample": "first"})
+    latents = encode_dataset(ae_model, train_set, batch_size=cfg.encode_batch_size, progress=progress)
+    _checks.finite("latents (the encoder's codes)", latents)
+    return cfg, latents, ae_model, source
+
+
+def _run_length(cfg: LatentGANConfig, n: int) -> tuple[int, int]:
+    """``(steps_per_epoch, total_steps)`` for ``n`` real codes."""
+    if n < cfg.batch_size:
+        raise ValueError(f"{n} real codes, fewer than batch_size={cfg.batch_size}")
+    if cfg.max_steps is None and cfg.epochs is None:
+        raise ValueError("set max_steps or epochs in the config")
+    steps_per_epoch = n // cfg.batch_size
+    return steps_per_epoch, cfg.max_steps if cfg.max_steps is not None else cfg.epochs * steps_per_epoch
+
+
+def _build(cfg: LatentGANConfig, zdim: int, device):
+    """``(generator, critic, opt_generator, opt_critic)``: the networks from the seed, Adam for each."""
+    seed_everything(cfg.seed)
+    gen = LatentGenerator(**cfg.generator_kwargs(zdim)).to(device)
+    critic = LatentCritic(**cfg.critic_kwargs(zdim)).to(device)
+    betas = tuple(float(b) for b in cfg.betas)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=float(cfg.lr), betas=betas)
+    opt_c = torch.optim.Adam(critic.parameters(), lr=float(cfg.lr), betas=betas)
+    return gen, critic, opt_g, opt_c
+
+
+def _restore(ckpt: dict, path, gen, critic, opt_g, opt_c) -> tuple[int, list]:
+    """Load a checkpoint (read with ``map_location="cpu"``) into the networks and optimizers, wherever they
+    are; return ``(step, history)``. ``Optimizer.load_state_dict`` moves each moment to its parameter's device
+    and keeps Adam's ``step`` counters on the CPU, where the optimizer reads them without a host sync."""
+    for what, module, key in (("generator", gen, "generator"), ("critic", critic, "critic")):
+        if ckpt[f"{key}_config"] != module.config:
+            raise ValueError(f"{path} has a {what} {ckpt[f'{key}_config']}, the config asks for {module.config}")
+        load_state(module, ckpt[key], path, what)
+    opt_g.load_state_dict(ckpt["opt_generator"])
+    opt_c.load_state_dict(ckpt["opt_critic"])
+    return int(ckpt["step"]), list(ckpt["history"])
+
+
+def _validation_set(cfg: LatentGANConfig, latents: torch.Tensor, device):
+    """``(noise, real, bandwidth, floor)`` fixed for the run (see :func:`mmd_yardstick`), or ``None``."""
+    if not cfg.val_every:
+        return None
+    g = torch.Generator(device=device).manual_seed(mix_seed(cfg.seed, _VAL_STREAM))
+    noise = torch.randn(cfg.val_samples, cfg.noise_dim, generator=g, device=device)
+    return (noise, *mmd_yardstick(latents, num=cfg.val_samples, seed=cfg.seed))
+
+
+def _validate(gen, val) -> dict:
+    """``{"latent_mmd", "latent_mmd_floor"}`` of the generator (eval mode) on the fixed validation set."""
+    noise, real, bandwidth, floor = val
+    gen.eval()
+    with torch.no_grad():
+        fake = gen(noise)
+    gen.train()
+    return {"latent_mmd": latent_mmd(fake, real, bandwidth=bandwidth), "latent_mmd_floor": floor}
+
+
+# ============================================================================================================
+# the loop
+# ============================================================================================================
+def _real_batches(latents: torch.Tensor, cfg: LatentGANConfig, start: int, total: int):
+    """The ``(batch_size, zdim)`` real codes of steps ``start..total-1`` in :class:`StepBatches` order; on a GPU
+    the indices travel from pinned memory without blocking the host."""
+    device = latents.device
+    for idx in StepBatches(len(latents), cfg.batch_size, cfg.seed, start, total):
+        idx = torch.as_tensor(idx)
+        if device.type == "cuda":
+            idx = idx.pin_memory()
+        yield latents[idx.to(device, non_blocking=True)]
+
+
+def _train_step(cfg: LatentGANConfig, step_idx: int, nets, real: torch.Tensor, rngs) -> dict[str, torch.Tensor]:
+    """Step ``step_idx``: the generator step (every ``critic_steps`` steps), then the critic step; every random
+    draw from a generator seeded by ``(seed, stream, step)``."""
+    gen, critic, opt_g, opt_c = nets
+    noise, mix = rngs
+    stats = {}
+    if step_idx % cfg.critic_steps == 0:
+        noise.manual_seed(mix_seed(cfg.seed, _GEN_STREAM, step_idx))
+        stats.update(generator_step(gen, critic, opt_g, batch_size=cfg.batch_size, generator=noise))
+    noise.manual_seed(mix_seed(cfg.seed, _CRITIC_STREAM, step_idx))
+    mix.manual_seed(mix_seed(cfg.seed, _MIX_STREAM, step_idx))
+    stats.update(critic_step(gen, critic, opt_c, real, penalty=cfg.penalty, penalty_weight=float(cfg.penalty_weight),
+                             generator=noise, penalty_generator=mix))
+    return stats
+
+
+class _StatWindow:
+    """The step statistics since the last log record, summed on the device in float64 (no host sync per step),
+    and the first step whose critic loss was NaN/inf."""
+
+    def __init__(self, device):
+        self.device = device
+        self.sums, self.counts = {}, {}
+        self.first_bad = torch.zeros((), dtype=torch.int64, device=device)
+
+    def add(self, step: int, stats: dict) -> None:
+        for k, v in stats.items():
+            if k not in self.sums:
+                self.sums[k] = torch.zeros((), dtype=torch.float64, device=self.device)
+                self.counts[k] = 0
+            self.sums[k].add_(v)
+            self.counts[k] += 1
+        bad = (self.first_bad == 0) & ~torch.isfinite(stats["loss_critic"])
+        self.first_bad = torch.where(bad, step, self.first_bad)
+
+    def check(self) -> None:
+        """Raise ``FloatingPointError`` naming the first step with a NaN/inf critic loss (one host sync)."""
+        bad = int(self.first_bad)
+        if bad:
+            raise FloatingPointError(f"step {bad}: the critic loss is NaN/inf; lower lr or raise penalty_weight")
+
+    def take(self) -> dict:
+        """The window's means (one host sync), then start a new window."""
+        sums = torch.stack(list(self.sums.values())).tolist() if self.sums else []
+        out = {k: s / self.counts[k] for k, s in zip(self.sums, sums, strict=True)}
+        self.sums, self.counts = {}, {}
+        return out
+
+
 def train_latent_gan(config: LatentGANConfig | dict | None = None, *, autoencoder=None,
                      latents: torch.Tensor | None = None, train_set=None, out_dir=None, resume: bool = False,
                      progress: bool = True, callback=None, **overrides) -> LatentGANResult:
     """Train the latent GAN of ShapeGF's generation stage: a Wasserstein GAN on a frozen auto-encoder's codes.
 
     Per step, on a batch of ``batch_size`` real codes ``z`` (an epoch is a permutation of all of them): every
-    ``critic_steps`` steps one generator step on ``L_G = -mean D(G(n))``, then one critic step on ``L_D = mean
-    D(G(n')) - mean D(z) + penalty_weight * penalty`` (:func:`gradient_penalty`), with fresh noise ``n, n' ~
-    N(0, I)`` each; Adam for both networks.
+    ``critic_steps`` steps one :func:`generator_step` on ``L_G = -mean D(G(n))``, then one :func:`critic_step`
+    on ``L_D = mean D(G(n')) - mean D(z) + penalty_weight * penalty`` (:func:`gradient_penalty`), with fresh
+    noise ``n, n' ~ N(0, I)`` each; Adam for both networks. The loop reads nothing back to the host between
+    log records: the statistics are summed on the device, and a NaN/inf loss is reported at the next log record
+    (or checkpoint).
 
     Args:
         config: a :class:`LatentGANConfig`, a dict of its keys, or ``None`` (defaults); ``overrides`` (config
@@ -142,174 +399,76 @@ def train_latent_gan(config: LatentGANConfig | dict | None = None, *, autoencode
         :class:`LatentGANResult` (``generator``, ``critic``, ``autoencoder``, ``latents``, ``history``, ...).
 
     Log records: ``loss_critic``, ``loss_generator``, ``wdist`` (``mean D(z) - mean D(G(n))``, the critic's
-    estimate of the Wasserstein distance), ``penalty``, ``grad_norm``, ``steps_per_s``; and every
-    ``val_every`` steps ``latent_mmd`` (:func:`latent_mmd` of ``val_samples`` generated codes against as many
-    real ones, the bandwidth fixed from the real codes) beside ``latent_mmd_floor`` (two disjoint halves of
-    the real codes against each other at the same sample size: what a perfect generator reaches).
+    estimate of the Wasserstein distance), ``penalty``, ``grad_norm`` (means since the previous record),
+    ``steps_per_s``; and every ``val_every`` steps ``latent_mmd`` (:func:`latent_mmd` of ``val_samples``
+    generated codes against as many real ones, the bandwidth fixed from the real codes) beside
+    ``latent_mmd_floor`` (two disjoint halves of the real codes against each other at the same sample size:
+    what a perfect generator reaches).
 
     Raises:
         ValueError: bad config, no codes to train on (no ``latents``, no auto-encoder), fewer codes than a
             batch, non-finite codes, a checkpoint of another kind on resume.
-        FloatingPointError: a loss became NaN/inf (naming the step).
+        FloatingPointError: a loss became NaN/inf (naming the step; raised at the next log record or
+            checkpoint, before either is written).
         FileNotFoundError: ``resume=True`` without a checkpoint.
 
     Taught in chapter 7 (Generating new shapes).
     """
+    # -- set-up: the real codes and the frozen auto-encoder, the networks, resume, files --------------------
     cfg = resolve_gan_config(config, overrides)
     run = RunDir(out_dir) if out_dir is not None else None
     if resume and run is None:
         raise ValueError("resume=True needs out_dir (the run folder holding checkpoints/last.pt)")
     device = distributed.resolve_device(cfg.device)
-
-    # -- the real codes and the frozen auto-encoder --------------------------------------------------------
-    ckpt = None
+    ckpt, ae_model, source = None, None, None
     if resume:
-        ckpt = load_gan_checkpoint(run.last, map_location=device)
-        latents = ckpt["latents"].to(device)
-        ae_state = ckpt["autoencoder"]
-        ae_model, source = None, None
-        if ae_state is not None:
-            ae_model = ShapeGF.from_config(ae_state["model_config"])
-            load_state(ae_model, ae_state["state_dict"], run.last, "auto-encoder")
-            ae_model, source = ae_model.to(device).eval(), ae_state["source"]
-        saved = LatentGANConfig.from_dict(ckpt["config"])
-        cfg = dataclasses.replace(cfg, autoencoder=saved.autoencoder, dataset=saved.dataset,
-                                  dataset_kwargs=saved.dataset_kwargs)
+        cfg, latents, ae_model, source, ckpt = _resumed_codes(run, cfg, device)
     elif latents is not None:
         if autoencoder is not None:
             raise ValueError("pass latents or autoencoder, not both")
         latents = _checks.tensor("latents", latents, ndims=(2,)).detach().float().to(device)
-        ae_model, source = None, None
     else:
-        spec = autoencoder if autoencoder is not None else cfg.autoencoder
-        if spec is None:
-            raise ValueError("no codes to train on: pass latents=, autoencoder=, or set config.autoencoder")
-        ae_model, source, data = resolve_autoencoder(spec, device=device, ema=cfg.autoencoder_ema)
-        ae_model.requires_grad_(False)
-        if isinstance(spec, (str, Path)):
-            cfg = dataclasses.replace(cfg, autoencoder=source)
-        if train_set is None:
-            if cfg.dataset is None and data is not None:
-                cfg = dataclasses.replace(cfg, dataset=data["dataset"])
-            if cfg.dataset_kwargs is None and data is not None:
-                cfg = dataclasses.replace(cfg, dataset_kwargs=data["dataset_kwargs"])
-            if cfg.dataset is None:
-                raise ValueError("no training shapes to encode: pass train_set= or set config.dataset (the "
-                                 "auto-encoder does not record its data set)")
-            from gfcore.data import build_dataset
-
-            kwargs = {**(cfg.dataset_kwargs or {}), "sample": "first"}
-            train_set = build_dataset(cfg.dataset, "train", **kwargs)
-        latents = encode_dataset(ae_model, train_set, batch_size=cfg.encode_batch_size, progress=progress)
-        _checks.finite("latents (the encoder's codes)", latents)
-    n, zdim = latents.shape
-    if n < cfg.batch_size:
-        raise ValueError(f"{n} real codes, fewer than batch_size={cfg.batch_size}")
-    steps_per_epoch = n // cfg.batch_size
-    if cfg.max_steps is None and cfg.epochs is None:
-        raise ValueError("set max_steps or epochs in the config")
-    total = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * steps_per_epoch
-
-    # -- the networks, optimizers, resume, files -----------------------------------------------------------
-    seed_everything(cfg.seed)
-    gen = LatentGenerator(**cfg.generator_kwargs(zdim)).to(device)
-    critic = LatentCritic(**cfg.critic_kwargs(zdim)).to(device)
-    betas = tuple(float(b) for b in cfg.betas)
-    opt_g = torch.optim.Adam(gen.parameters(), lr=float(cfg.lr), betas=betas)
-    opt_c = torch.optim.Adam(critic.parameters(), lr=float(cfg.lr), betas=betas)
-    start, history = 0, []
-    if ckpt is not None:
-        for what, module, key in (("generator", gen, "generator"), ("critic", critic, "critic")):
-            if ckpt[f"{key}_config"] != module.config:
-                raise ValueError(f"{run.last} has a {what} {ckpt[f'{key}_config']}, the config asks for "
-                                 f"{module.config}")
-            load_state(module, ckpt[key], run.last, what)
-        opt_g.load_state_dict(ckpt["opt_generator"])
-        opt_c.load_state_dict(ckpt["opt_critic"])
-        start, history = int(ckpt["step"]), list(ckpt["history"])
+        cfg, latents, ae_model, source = _encoded_codes(cfg, autoencoder, train_set, device, progress)
+    steps_per_epoch, total = _run_length(cfg, len(latents))
+    gen, critic, opt_g, opt_c = _build(cfg, latents.shape[1], device)
+    start, history = _restore(ckpt, run.last, gen, critic, opt_g, opt_c) if ckpt is not None else (0, [])
     if run is not None:
         run.write_config(cfg)
+    val = _validation_set(cfg, latents, device)
 
-    # validation: fixed noise, a fixed subset of real codes, the bandwidth and the floor computed once
-    val = None
-    if cfg.val_every:
-        g = torch.Generator(device=device).manual_seed(mix_seed(cfg.seed, _VAL_STREAM))
-        val_noise = torch.randn(cfg.val_samples, cfg.noise_dim, generator=g, device=device)
-        val = (val_noise, *mmd_yardstick(latents, num=cfg.val_samples, seed=cfg.seed))
-
-    batches = StepBatches(n, cfg.batch_size, cfg.seed, start, total)
     threads = torch.get_num_threads()
     if device.type == "cpu" and cfg.cpu_threads is not None:
         torch.set_num_threads(cfg.cpu_threads)
-    noise_gen = torch.Generator(device=device)
-    sums = {}
+    rngs = (torch.Generator(device=device), torch.Generator(device=device))
+    window = _StatWindow(device)
     bar = tqdm(total=total, initial=start, disable=not progress, desc="latent GAN", dynamic_ncols=True)
     step = start
     gen.train()
     critic.train()
     log = RecordLog(run, history, callback, step=start)
     try:
-        for step_idx, idx in zip(range(start, total), batches, strict=True):
+        for step_idx, real in zip(range(start, total), _real_batches(latents, cfg, start, total), strict=True):
             step = step_idx + 1
-            real = latents[torch.as_tensor(idx, device=device)]
-            stats = {}
-            # 1. the generator step (every critic_steps steps), critic frozen
-            if step_idx % cfg.critic_steps == 0:
-                noise_gen.manual_seed(mix_seed(cfg.seed, _GEN_STREAM, step_idx))
-                critic.requires_grad_(False)
-                loss_g = -critic(gen.sample(cfg.batch_size, generator=noise_gen)).mean()
-                opt_g.zero_grad(set_to_none=True)
-                loss_g.backward()
-                opt_g.step()
-                critic.requires_grad_(True)
-                stats["loss_generator"] = loss_g.detach()
-            # 2. the critic step: Wasserstein loss plus the gradient penalty
-            noise_gen.manual_seed(mix_seed(cfg.seed, _CRITIC_STREAM, step_idx))
-            with torch.no_grad():
-                fake = gen.sample(cfg.batch_size, generator=noise_gen)
-            wdist = critic(real).mean() - critic(fake).mean()
-            loss_c = -wdist
-            if cfg.penalty_weight > 0:
-                noise_gen.manual_seed(mix_seed(cfg.seed, _MIX_STREAM, step_idx))
-                penalty, grad_norm = gradient_penalty(critic, real, fake, kind=cfg.penalty,
-                                                      generator=noise_gen)
-                loss_c = loss_c + float(cfg.penalty_weight) * penalty
-                stats.update(penalty=penalty.detach(), grad_norm=grad_norm)
-            if not bool(torch.isfinite(loss_c)):
-                raise FloatingPointError(f"step {step}: the critic loss is {float(loss_c.detach())} "
-                                         "(NaN/inf); lower lr or raise penalty_weight")
-            opt_c.zero_grad(set_to_none=True)
-            loss_c.backward()
-            opt_c.step()
-            stats.update(loss_critic=loss_c.detach(), wdist=wdist.detach())
-            for k, v in stats.items():
-                s = sums.setdefault(k, [0.0, 0])
-                s[0] += float(v)
-                s[1] += 1
+            # 1. the generator step (every critic_steps steps), then the critic step; sums kept on the device
+            window.add(step, _train_step(cfg, step_idx, (gen, critic, opt_g, opt_c), real, rngs))
             bar.update()
 
-            # 3. the log record, then validation
+            # 2. the log record (the only host syncs: the NaN check and the means), then validation
             record = {}
             if step % cfg.log_every == 0 or step == total:
-                record.update({"step": step, "epoch": round(step / steps_per_epoch, 4),
-                               **{k: s[0] / s[1] for k, s in sums.items() if s[1]},
+                window.check()
+                record.update({"step": step, "epoch": round(step / steps_per_epoch, 4), **window.take(),
                                "steps_per_s": log.steps_per_s(step)})
-                sums = {}
                 bar.set_postfix(wdist=f"{record['wdist']:.4g}")
             if val is not None and (step % cfg.val_every == 0 or step == total):
-                val_noise, val_real, bandwidth, floor = val
-                gen.eval()
-                with torch.no_grad():
-                    fake = gen(val_noise)
-                gen.train()
-                record.update({"step": step, "latent_mmd": latent_mmd(fake, val_real, bandwidth=bandwidth),
-                               "latent_mmd_floor": floor})
+                record.update({"step": step, **_validate(gen, val)})
                 bar.set_postfix(wdist=record.get("wdist", float("nan")), mmd=f"{record['latent_mmd']:.3g}")
             if record:
                 log.add(record)
 
-            # 4. the checkpoint
+            # 3. the checkpoint (never of NaN weights)
             if run is not None and (step % cfg.ckpt_every == 0 or step == total):
+                window.check()
                 state = checkpoint_state(step=step, total=total, cfg=cfg, gen=gen, critic=critic,
                                          opt_g=opt_g, opt_c=opt_c, latents=latents, autoencoder=ae_model,
                                          source=source, history=history)
@@ -322,6 +481,6 @@ def train_latent_gan(config: LatentGANConfig | dict | None = None, *, autoencode
                            history=history, out_dir=run.path if run else None, config=cfg, step=step)
 
 
-__all__ = ["CHECKPOINT_KIND", "PENALTIES", "REQUIRED_KEYS", "LatentGANConfig", "LatentGANResult", "encode_dataset",
-           "gradient_penalty", "latent_mmd", "load_gan_checkpoint", "load_latent_gan", "median_distance",
-           "mmd_yardstick", "resolve_autoencoder", "train_latent_gan"]
+__all__ = ["CHECKPOINT_KIND", "PENALTIES", "REQUIRED_KEYS", "LatentGANConfig", "LatentGANResult", "critic_step",
+           "encode_dataset", "generator_step", "gradient_penalty", "latent_mmd", "load_gan_checkpoint",
+           "load_latent_gan", "median_distance", "mmd_yardstick", "resolve_autoencoder", "train_latent_gan"]
