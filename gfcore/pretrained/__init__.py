@@ -18,6 +18,7 @@ Usage::
     gfcore.pretrained.card("shapes3d")["metrics"]        # what it achieves, and how that was measured
     latent_generator = gfcore.pretrained.load("shapes3d-gen")   # a LatentGenerator in eval mode
     shapes = model.sample(latent_generator, 16, 2048)    # new shapes (chapter 7)
+    official = load_official("airplane_recon_add.pt", "airplane_recon_add.yaml")   # official checkpoints (chapter 10)
 
 Taught in chapter 4 (Conditional fields in 2D), chapter 5 (The full 3D model) and chapter 7 (Generating new
 shapes).
@@ -28,6 +29,8 @@ import json
 from pathlib import Path
 
 import torch
+
+from gfcore.pretrained.official import OfficialModels, load_official
 
 FOLDER = Path(__file__).resolve().parent
 FORMAT_VERSION = 1
@@ -96,10 +99,11 @@ def load_file(path, *, device=None, dtype: torch.dtype = torch.float32):
     Raises:
         ValueError: as :func:`load`.
     """
+    from gfcore.checkpoint_io import read_checkpoint
     from gfcore.utils import default_device
 
     path = Path(path)
-    blob = torch.load(path, weights_only=True, map_location="cpu")
+    blob = read_checkpoint(path, map_location="cpu")
     if not isinstance(blob, dict) or blob.get("kind") != KIND:
         raise ValueError(f"{path} is not a gfcore pretrained model (expected a dict with kind={KIND!r})")
     if blob.get("format_version") != FORMAT_VERSION:
@@ -119,4 +123,4 @@ def load_file(path, *, device=None, dtype: torch.dtype = torch.float32):
     return model.to(device=device, dtype=dtype).eval()
 
 
-__all__ = ["available", "card", "load", "load_file"]
+__all__ = ["OfficialModels", "available", "card", "load", "load_file", "load_official"]
