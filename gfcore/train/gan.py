@@ -414,11 +414,15 @@ def train_latent_gan(config: LatentGANConfig | dict | None = None, *, autoencode
 
     Taught in chapter 7 (Generating new shapes).
     """
-    # -- set-up: the real codes and the frozen auto-encoder, the networks, resume, files --------------------
     cfg = resolve_gan_config(config, overrides)
     run = RunDir(out_dir) if out_dir is not None else None
     if resume and run is None:
         raise ValueError("resume=True needs out_dir (the run folder holding checkpoints/last.pt)")
+    return _train(cfg, run, resume, autoencoder, latents, train_set, progress, callback)
+
+
+def _train(cfg, run, resume, autoencoder, latents, train_set, progress, callback) -> LatentGANResult:
+    # -- set-up: the real codes and the frozen auto-encoder, the networks, resume, files --------------------
     device = distributed.resolve_device(cfg.device)
     ckpt, ae_model, source = None, None, None
     if resume:
