@@ -161,3 +161,59 @@ def test_draw_annealing_density_sharpens_and_draws_into_an_axes():
 def test_draw_annealing_rejects_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         diagrams.draw_annealing(**kwargs)
+
+
+# -- the two-stage generation (chapter 7) ----------------------------------------------------------------------
+
+def test_draw_generation_names_both_stages():
+    fig = diagrams.draw_generation()
+    labels = " | ".join(texts(fig))
+    for word in ("noise", "generator", "code $z$", "annealed Langevin", "uniform prior", "new shape",
+                 "encoder", "real codes", "critic", "stage 1", "stage 2"):
+        assert word in labels, (word, labels)
+    small = diagrams.draw_generation(show_training=False)
+    assert "critic" not in " | ".join(texts(small)) and "generator" in " | ".join(texts(small))
+    # the same seed draws the same glyphs
+    offsets = [c.get_offsets() for c in fig.axes[0].collections]
+    again = [c.get_offsets() for c in diagrams.draw_generation().axes[0].collections]
+    assert len(offsets) == len(again) and all(np.array_equal(a, b) for a, b in zip(offsets, again))
+
+
+def test_draw_generation_into_an_axes():
+    fig, ax = plt.subplots()
+    assert diagrams.draw_generation(ax=ax) is fig and len(fig.axes) == 1
+
+
+# -- the unsigned distance read off the field (chapter 8) ------------------------------------------------------
+
+def test_draw_unsigned_distance_arrow_ends_on_the_surface_and_profile_tracks_the_distance():
+    from gfcore.diagrams import surface
+
+    fig = diagrams.draw_unsigned_distance(sigma=0.1, level=0.1)
+    assert len(fig.axes) == 2
+    labels = " | ".join(texts(fig))
+    for word in ("$\\sigma^2 s(x, \\sigma)", "dist$(x, S)$", "double surface", "level"):
+        assert word in labels, (word, labels)
+    # the main arrow goes from x to the weighted mean, which lies within a small distance of the curve
+    main = [a for a in fig.axes[0].texts if a.get_text() == "" and a.arrow_patch.get_linewidth() > 1.5]
+    assert len(main) == 1
+    foot = np.asarray(main[0].xy)
+    xs = np.linspace(-2, 2, 4001)
+    gap = np.hypot(xs - foot[0], surface._curve(xs) - foot[1]).min()
+    start = np.asarray(main[0].xyann)
+    reach = np.hypot(*(foot - start))
+    dist = np.hypot(xs - start[0], surface._curve(xs) - start[1]).min()
+    assert gap < 0.03 and abs(reach - dist) < 0.03, (gap, reach, dist)
+    # the profile: u follows the true distance, and the level is met exactly twice (one point on each side)
+    true_line, u_line = fig.axes[1].lines[:2]
+    assert np.abs(u_line.get_ydata() - true_line.get_ydata()).max() < 0.05
+    crossings = fig.axes[1].collections[0].get_offsets()
+    assert len(crossings) == 2 and crossings[0, 0] < 0 < crossings[1, 0]
+
+
+def test_draw_unsigned_distance_into_an_axes_and_bad_input():
+    fig, ax = plt.subplots()
+    assert diagrams.draw_unsigned_distance(ax=ax) is fig and len(fig.axes) == 1
+    for kwargs, match in (({"sigma": 0}, "sigma"), ({"level": -1}, "level"), ({"num_points": 3}, "num_points")):
+        with pytest.raises(ValueError, match=match):
+            diagrams.draw_unsigned_distance(**kwargs)

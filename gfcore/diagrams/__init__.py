@@ -9,5 +9,8 @@ Like :mod:`gfcore.viz`, this package loads matplotlib; the tensor code of ``gfco
 """
 from gfcore.diagrams._draw import COLORS, FONT, Box, arrow, box, canvas, cloud, note
 from gfcore.diagrams.annealing import draw_annealing
+from gfcore.diagrams.generation import draw_generation
+from gfcore.diagrams.surface import draw_unsigned_distance
 
-__all__ = ["COLORS", "FONT", "Box", "arrow", "box", "canvas", "cloud", "note", "draw_annealing"]
+__all__ = ["COLORS", "FONT", "Box", "arrow", "box", "canvas", "cloud", "note", "draw_annealing", "draw_generation",
+           "draw_unsigned_distance"]
