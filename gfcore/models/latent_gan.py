@@ -12,7 +12,8 @@ the official generator always builds batch norms ``bns.{i}`` (one per hidden lay
 its config applies them, and the released configs apply none (``use_bn: False``, ``output_bn: False``). So an
 official ``gen`` state dict holds five extra entries per norm (``weight``, ``bias``, ``running_mean``,
 ``running_var``, ``num_batches_tracked``) that :class:`LatentGenerator` has no place for; keep only the keys
-that start with ``layers.`` or ``out.`` before ``load_state_dict`` (the rest are unused by those configs).
+that start with ``layers.`` or ``out.`` before ``load_state_dict`` (the rest are unused by those configs), as
+:func:`gfcore.pretrained.load_official` does.
 
 Taught in chapter 7 (Generating new shapes).
 """
