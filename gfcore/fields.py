@@ -10,6 +10,9 @@ differences, chunked over queries so memory stays bounded) or with PyTorch's fus
 ``scaled_dot_product_attention``, which never builds the ``(M, N)`` matrix (the default; see
 :func:`smoothed_score` and ``bench/field.py`` for speed and accuracy).
 
+:func:`jacobian_asymmetry` measures, for any score callable (this closed form or a learned field), how far the
+field is from being a gradient (chapter 9).
+
 Taught in chapter 1 (Shapes as distributions).
 """
 from __future__ import annotations
@@ -207,3 +210,68 @@ def distance_to_points(x, points, *, chunk_size: int | None = None) -> torch.Ten
     out = torch.cat([(xb[:, i:i + step].unsqueeze(2) - pb.unsqueeze(1)).square().sum(-1).min(-1).values
                      for i in range(0, m, step)], dim=1).sqrt()
     return out if batched else out.squeeze(0)
+
+
+def jacobian_asymmetry(score_fn, x, sigma, *, chunk_size: int | None = None) -> torch.Tensor:
+    """How far a vector field is from a gradient field, per point: ``||J - J^T||_F / (2 ||J||_F)``.
+
+    ``J = d s / d x`` is the ``(d, d)`` Jacobian of the field ``s(x) = score_fn(x, sigma)`` at each point. Write
+    ``J = S + A`` with ``S = (J + J^T) / 2`` symmetric and ``A = (J - J^T) / 2`` antisymmetric (the curl part).
+    The two parts are orthogonal, ``||J||^2 = ||S||^2 + ||A||^2``, so the measure is
+    ``||A|| / sqrt(||S||^2 + ||A||^2)`` in ``[0, 1]``: **0 for a gradient field** (the Jacobian of a gradient is a
+    Hessian, symmetric: the closed-form score of :func:`smoothed_score` is one), **1 for a pure rotation**
+    (``J`` antisymmetric, e.g. ``s(x) = A x``). The factor 1/2 is what makes 1 the maximum, since
+    ``||J - J^T|| = 2 ||A|| <= 2 ||J||``. A learned score (ShapeGF's decoder) is not constrained to be a
+    gradient; this measures how much it is not (chapter 9). Where ``J = 0`` (a locally constant field, the
+    gradient of a linear function) the value is 0.
+
+    ``J`` comes from autograd, one backward pass per output coordinate (``d`` passes, cheap for ``d <= 3``),
+    which needs a ``score_fn`` that treats points independently (a trained model in eval mode: in train mode
+    batch norm couples the points) and is differentiable (e.g. ``model.score_fn(z)``, not the ``no_grad`` sampler
+    path of ``gfcore.models.fold``).
+
+    Args:
+        score_fn: ``(x (B, m, d), sigma (B,)) -> (B, m, d)``, e.g. ``lambda x, s: smoothed_score(x, points, s)``
+            or ``model.score_fn(z)``.
+        x: ``(M, d)`` or ``(B, M, d)`` points where the Jacobian is taken.
+        sigma: a positive number or a ``(B,)`` tensor (passed to ``score_fn`` as ``(B,)``, in ``x``'s dtype).
+        chunk_size: points per ``score_fn`` call (default: all at once).
+
+    Returns:
+        ``(M,)`` for unbatched ``x``, else ``(B, M)``, in ``x``'s dtype and on its device; values in ``[0, 1]``.
+
+    Raises:
+        ValueError, TypeError: bad ``x``, ``sigma`` or ``chunk_size``; a ``score_fn`` output of the wrong shape,
+            or one that does not depend differentiably on ``x``.
+
+    Taught in chapter 9 (Experiments).
+    """
+    x = _checks.point_cloud("x", x)
+    batched = x.dim() == 3
+    xb = (x if batched else x.unsqueeze(0)).detach()
+    batch, m, d = xb.shape
+    sigma_b = _checks.sigma_per_shape(sigma, batch, like=xb).reshape(-1).expand(batch).contiguous()
+    step = m if chunk_size is None else _checks.positive_int("chunk_size", chunk_size)
+    out = []
+    for i in range(0, m, step):
+        xc = xb[:, i:i + step].clone().requires_grad_(True)
+        with torch.enable_grad():
+            s = score_fn(xc, sigma_b)
+            if not isinstance(s, torch.Tensor) or s.shape != xc.shape:
+                got = tuple(s.shape) if isinstance(s, torch.Tensor) else type(s).__name__
+                raise ValueError(f"score_fn returned {got}, expected a tensor of shape {tuple(xc.shape)}")
+            if not s.requires_grad:
+                raise ValueError("score_fn's output does not depend differentiably on x (computed under "
+                                 "torch.no_grad, or detached); pass a differentiable score callable such as "
+                                 "model.score_fn(z)")
+            # row k of J at every point: the gradient of s_k summed over points (points are independent)
+            rows = [torch.autograd.grad(s[..., k].sum(), xc, retain_graph=k < d - 1, allow_unused=True)[0]
+                    for k in range(d)]
+        rows = [torch.zeros_like(xc) if r is None else r for r in rows]
+        jac = torch.stack(rows, dim=-2).to(xb.dtype)                     # (B, m, d, d), jac[..., k, j] = ds_k/dx_j
+        full = jac.flatten(-2).norm(dim=-1)
+        anti = (jac - jac.transpose(-1, -2)).flatten(-2).norm(dim=-1)
+        out.append(torch.where(full > 0, anti / (2 * full).clamp_min(torch.finfo(full.dtype).tiny),
+                               torch.zeros_like(full)))
+    res = torch.cat(out, dim=1)
+    return res if batched else res.squeeze(0)

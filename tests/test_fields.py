@@ -290,3 +290,131 @@ def test_bad_method_and_chunk_size_raise():
         fields.smoothed_log_density(x, p, 0.1, chunk_size=0)
     with pytest.raises(ValueError, match="chunk_size"):
         fields.distance_to_points(x, p, chunk_size=-1)
+
+
+# ---------------------------------------------------------------- jacobian_asymmetry
+
+def _antisym(d, seed):
+    g = torch.Generator().manual_seed(seed)
+    m = torch.randn(d, d, generator=g, dtype=torch.float64)
+    return m - m.T, (m + m.T) / 2
+
+
+def _naive_asymmetry(score_fn_of, x, sigma_b):
+    """Per point, one at a time: J by torch.autograd.functional.jacobian, then the formula in NumPy.
+    ``score_fn_of(b)`` is the score callable of shape ``b`` alone (a batch of one)."""
+    out = np.empty(x.shape[:2])
+    for b in range(x.shape[0]):
+        for i in range(x.shape[1]):
+            def f(v, b=b):
+                return score_fn_of(b)(v.view(1, 1, -1), sigma_b[b:b + 1])[0, 0]
+            jac = torch.autograd.functional.jacobian(f, x[b, i].clone()).numpy()
+            out[b, i] = np.linalg.norm(jac - jac.T) / (2 * np.linalg.norm(jac))
+    return out
+
+
+def _swirl(w, a):
+    """A nonlinear field that is not a gradient and depends on sigma: tanh(W x) sigma + |x|^2 A x."""
+    def score_fn(x, sigma):
+        return torch.tanh(x @ w.T) * sigma.view(-1, 1, 1) + (x @ a.T) * x.square().sum(-1, keepdim=True)
+    return score_fn
+
+
+@pytest.mark.parametrize("d", [2, 3])
+def test_jacobian_asymmetry_of_the_closed_form_score_is_zero(d):
+    points = _cloud(40, d, seed=40)
+    x = _cloud(30, d, batch=2, seed=41) * 0.7
+    sigma = torch.tensor([0.3, 0.8], dtype=torch.float64)
+    val = fields.jacobian_asymmetry(lambda q, s: fields.smoothed_score(q, points, s, method="direct"), x, sigma)
+    assert val.shape == (2, 30) and val.dtype == torch.float64
+    assert val.abs().max() < 1e-12
+    # the swirl beside it is far from a gradient: the measure is not trivially zero
+    a, _ = _antisym(d, 42)
+    swirl = fields.jacobian_asymmetry(_swirl(torch.eye(d, dtype=torch.float64), a), x, sigma)
+    assert swirl.max() > 0.5
+
+
+def test_jacobian_asymmetry_of_an_explicit_gradient_is_zero():
+    _, q = _antisym(3, 43)                              # symmetric Q: s = grad (x^T Q x / 2 + b . x) = Q x + b
+    b = torch.tensor([0.3, -1.0, 2.0], dtype=torch.float64)
+    x = _cloud(50, 3, batch=3, seed=44)
+    val = fields.jacobian_asymmetry(lambda p, s: p @ q.T + b, x, 0.5)
+    assert val.abs().max() < 1e-15
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-15), (torch.float32, 1e-6)])
+@pytest.mark.parametrize("d", [2, 3])
+def test_jacobian_asymmetry_of_a_rotation_is_one(d, dtype, tol):
+    a, _ = _antisym(d, 45)
+    a = a.to(dtype)
+    x = _cloud(20, d, batch=2, seed=46, dtype=dtype)
+    val = fields.jacobian_asymmetry(lambda p, s: p @ a.T, x, 1.0)
+    assert val.dtype == dtype
+    torch.testing.assert_close(val, torch.ones_like(val), rtol=0, atol=tol)
+
+
+def test_jacobian_asymmetry_of_a_mixed_linear_field_is_analytic():
+    a, s = _antisym(3, 47)
+    x = _cloud(10, 3, seed=48)                                        # unbatched (M, d) -> (M,)
+    for t in (0.0, 0.25, 1.0, 4.0):
+        j = s + t * a
+        want = float(torch.linalg.norm(t * a) / torch.sqrt(torch.linalg.norm(s) ** 2 + torch.linalg.norm(t * a) ** 2))
+        val = fields.jacobian_asymmetry(lambda p, sig, j=j: p @ j.T, x, 0.1)
+        assert val.shape == (10,)
+        torch.testing.assert_close(val, torch.full((10,), want, dtype=torch.float64), rtol=1e-13, atol=1e-14)
+        # the same number from the formula as the docstring writes it: ||J - J^T|| / (2 ||J||)
+        assert want == pytest.approx(float(torch.linalg.norm(j - j.T) / (2 * torch.linalg.norm(j))), rel=1e-13)
+
+
+def test_jacobian_asymmetry_batched_equals_looped_and_finite_differences():
+    w = _cloud(3, 3, seed=49)
+    a, _ = _antisym(3, 50)
+    field = _swirl(w, a)
+    x = _cloud(7, 3, batch=3, seed=51) * 0.6
+    sigma = torch.tensor([0.1, 0.5, 2.0], dtype=torch.float64)
+    val = fields.jacobian_asymmetry(field, x, sigma)
+    np.testing.assert_allclose(val.numpy(), _naive_asymmetry(lambda b: field, x, sigma), rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(fields.jacobian_asymmetry(field, x, sigma, chunk_size=3), val, rtol=0, atol=0)
+    # float64 central differences of the field give the same Jacobian (to their truncation error)
+    h = 1e-6
+    for b, i in ((0, 0), (2, 5)):
+        p = x[b, i]
+        cols = [(field((p + h * e).view(1, 1, 3), sigma[b:b + 1]) - field((p - h * e).view(1, 1, 3),
+                                                                           sigma[b:b + 1]))[0, 0] / (2 * h)
+                for e in torch.eye(3, dtype=torch.float64)]
+        jac = torch.stack(cols, dim=1)
+        fd = float(torch.linalg.norm(jac - jac.T) / (2 * torch.linalg.norm(jac)))
+        assert float(val[b, i]) == pytest.approx(fd, abs=1e-8)
+
+
+def test_jacobian_asymmetry_of_a_learned_field():
+    from gfcore.models import ShapeGF
+
+    torch.manual_seed(0)
+    model = ShapeGF(dim=3, zdim=8, hidden=16, n_blocks=2).double().eval()
+    for blk in model.decoder.blocks:                                  # non-zero residual branches
+        torch.nn.init.normal_(blk.fc1.weight, std=0.3)
+    z = torch.randn(2, 8, dtype=torch.float64)
+    x = _cloud(6, 3, batch=2, seed=52)
+    sigma = torch.tensor([0.05, 0.5], dtype=torch.float64)
+    with torch.no_grad():                                             # inside no_grad, as a chapter cell may be
+        val = fields.jacobian_asymmetry(model.score_fn(z), x, sigma)
+    assert val.shape == (2, 6) and ((val >= 0) & (val <= 1)).all() and val.max() > 1e-3
+    naive = _naive_asymmetry(lambda b: model.score_fn(z[b:b + 1]), x, sigma)
+    np.testing.assert_allclose(val.numpy(), naive, rtol=1e-10, atol=1e-12)
+
+
+def test_jacobian_asymmetry_bad_inputs():
+    x = _cloud(5, 3, batch=2, seed=53)
+    with pytest.raises(ValueError, match="score_fn returned"):
+        fields.jacobian_asymmetry(lambda p, s: p[..., :2], x, 0.1)
+    with pytest.raises(ValueError, match="does not depend differentiably"):
+        fields.jacobian_asymmetry(lambda p, s: p.detach() * 2, x, 0.1)
+    with pytest.raises(ValueError, match="sigma"):
+        fields.jacobian_asymmetry(lambda p, s: p, x, -0.1)
+    with pytest.raises(ValueError, match="sigma has 3 values"):
+        fields.jacobian_asymmetry(lambda p, s: p, x, torch.ones(3))
+    with pytest.raises(ValueError, match="x"):
+        fields.jacobian_asymmetry(lambda p, s: p, x[0, 0], 0.1)
+    with pytest.raises(ValueError, match="chunk_size"):
+        fields.jacobian_asymmetry(lambda p, s: p, x, 0.1, chunk_size=0)
