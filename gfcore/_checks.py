@@ -12,8 +12,11 @@ import numpy as np
 import torch
 
 
-def tensor(name: str, value, *, ndims: tuple[int, ...] | None = None, dim: int | None = None) -> torch.Tensor:
-    """Check that ``value`` is a floating tensor with one of ``ndims`` dimensions and last size ``dim``.
+def tensor(name: str, value, *, ndims: tuple[int, ...] | None = None, dim: int | None = None,
+           values: bool = True) -> torch.Tensor:
+    """Check that ``value`` is a floating tensor with one of ``ndims`` dimensions and last size ``dim``, and (with
+    ``values``, the default) that it holds no NaN or inf: a read of its values, which on an accelerator waits for
+    the device (a host synchronisation; training loops check on the device instead and pass ``values=False``).
 
     Raises:
         TypeError: not a tensor, or not floating point.
@@ -30,7 +33,8 @@ def tensor(name: str, value, *, ndims: tuple[int, ...] | None = None, dim: int |
         raise ValueError(f"{name} must have last dimension {dim}, got shape {tuple(value.shape)}")
     if value.numel() == 0:
         raise ValueError(f"{name} is empty (shape {tuple(value.shape)})")
-    finite(name, value)
+    if values:
+        finite(name, value)
     return value
 
 
@@ -50,10 +54,12 @@ def finite(name: str, value: torch.Tensor) -> torch.Tensor:
     return value
 
 
-def point_cloud(name: str, value, *, dim: int | None = None, batched: bool | None = None) -> torch.Tensor:
-    """Check a point cloud: ``(N, d)`` (``batched`` False/None) or ``(B, N, d)`` (``batched`` True/None)."""
+def point_cloud(name: str, value, *, dim: int | None = None, batched: bool | None = None,
+                values: bool = True) -> torch.Tensor:
+    """Check a point cloud: ``(N, d)`` (``batched`` False/None) or ``(B, N, d)`` (``batched`` True/None); its
+    values too unless ``values=False`` (see :func:`tensor`)."""
     ndims = {None: (2, 3), True: (3,), False: (2,)}[batched]
-    value = tensor(name, value, ndims=ndims, dim=dim)
+    value = tensor(name, value, ndims=ndims, dim=dim, values=values)
     if value.shape[-2] == 0:
         raise ValueError(f"{name} is an empty point cloud (shape {tuple(value.shape)})")
     return value

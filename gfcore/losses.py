@@ -11,7 +11,7 @@ from gfcore.schedule import WEIGHTINGS, loss_weight
 
 
 def dsm_loss(score_fn, points, sigmas, *, weighting: str = "shapegf", generator: torch.Generator | None = None,
-             return_sigma: bool = False):
+             return_sigma: bool = False, check_values: bool = True):
     """Denoising score matching summed over a noise ladder, one ``sigma`` per shape.
 
     For each shape ``b`` a level ``sigma_b`` is drawn uniformly from ``sigmas`` (as the official code does), every
@@ -30,6 +30,8 @@ def dsm_loss(score_fn, points, sigmas, *, weighting: str = "shapegf", generator:
         weighting: ``"shapegf"`` or ``"ncsn"``.
         generator: optional ``torch.Generator`` on ``points``' device, for reproducible noise.
         return_sigma: also return the ``(B,)`` levels drawn, e.g. to log the loss per level.
+        check_values: check ``points`` for NaN and ``sigmas`` for positive finite values; these read the tensors on
+            the host (a synchronisation on a GPU), so a training loop passes ``False`` and checks on the device.
 
     Returns:
         ``(B,)`` per-shape losses (the caller reduces), and ``(B,)`` sigmas if ``return_sigma``.
@@ -39,9 +41,10 @@ def dsm_loss(score_fn, points, sigmas, *, weighting: str = "shapegf", generator:
 
     Taught in chapter 2.
     """
-    points = _checks.point_cloud("points", points, batched=True)
-    sigmas = _checks.tensor("sigmas", sigmas, ndims=(1,))
-    _checks.positive("sigmas", sigmas)
+    points = _checks.point_cloud("points", points, batched=True, values=check_values)
+    sigmas = _checks.tensor("sigmas", sigmas, ndims=(1,), values=check_values)
+    if check_values:
+        _checks.positive("sigmas", sigmas)
     _checks.choice("weighting", weighting, WEIGHTINGS)
     batch = points.shape[0]
     sigmas = sigmas.to(device=points.device, dtype=points.dtype)

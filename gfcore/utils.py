@@ -30,11 +30,20 @@ def cpu_has_fast_bf16() -> bool:
     return any(bool(check()) for check in checks if check is not None)
 
 
+def cuda_has_fast_bf16(device) -> bool:
+    """Whether the CUDA device multiplies bfloat16 in its tensor cores (compute capability 8.0, Ampere, or newer);
+    older cards such as the T4 (7.5) or the V100 (7.0) only emulate it, slower than float32."""
+    return torch.cuda.get_device_capability(device) >= (8, 0)
+
+
 def fast_dtype(device) -> torch.dtype:
-    """The sampler's compute dtype on ``device``: bfloat16 on CUDA and on CPUs that multiply it natively
-    (:func:`cpu_has_fast_bf16`), where ``bench/sample.py`` measures it faster and as accurate as float32 (its
-    samples' distance to float32's is far below the seed-to-seed noise floor); float32 elsewhere."""
+    """The sampler's compute dtype on ``device``: bfloat16 on CUDA cards with bfloat16 tensor cores
+    (:func:`cuda_has_fast_bf16`) and on CPUs that multiply it natively (:func:`cpu_has_fast_bf16`), where
+    ``bench/sample.py`` measures it faster and as accurate as float32 (its samples' distance to float32's is far
+    below the seed-to-seed noise floor); float32 elsewhere (a T4, a CPU with AVX2 only, any other device)."""
     device = torch.device(device)
-    if device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16()):
+    if device.type == "cuda" and cuda_has_fast_bf16(device):
+        return torch.bfloat16
+    if device.type == "cpu" and cpu_has_fast_bf16():
         return torch.bfloat16
     return torch.float32

@@ -291,6 +291,20 @@ def test_fast_dtype_follows_the_cpu_flags(monkeypatch):
     assert gfcore.utils.fast_dtype("cpu") == torch.bfloat16
 
 
+def test_fast_dtype_on_cuda_follows_the_card(monkeypatch):
+    """bfloat16 only on cards with bfloat16 tensor cores (compute capability >= 8.0); a T4 (7.5) computes in
+    float32, where emulated bfloat16 would be slower. Other devices (meta) get float32."""
+    import gfcore.utils
+
+    seen = []
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: seen.append(device) or (7, 5))
+    assert gfcore.utils.fast_dtype("cuda:1") == torch.float32
+    assert seen == [torch.device("cuda:1")]                 # the card asked about, not the current one
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))
+    assert gfcore.utils.fast_dtype("cuda") == torch.bfloat16
+    assert gfcore.utils.fast_dtype("meta") == torch.float32
+
+
 # -- preconditioning ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("block", ["add", "cbn"])
 def test_edm_preconditioning_is_the_official_network_rescaled(block):

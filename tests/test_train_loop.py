@@ -88,6 +88,62 @@ def test_nan_loss_names_the_step(monkeypatch):
         train_autoencoder(tiny(max_steps=8), train_set=Circles(), progress=False)
 
 
+def test_a_bug_in_validation_is_not_swallowed(monkeypatch):
+    """Only the sampler's ValueError becomes a NaN record; any other error stops the run."""
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(train_loop, "evaluate_reconstruction", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        train_autoencoder(tiny(max_steps=4, val_every=2), train_set=Circles(), progress=False)
+
+
+def _count_host_reads(monkeypatch):
+    """Count the reads of tensor values (``bool``, ``item``, ``tolist``, ``float``, ``int``) made by gfcore's own
+    code: on a GPU each waits for the device."""
+    import sys
+
+    counts = {"n": 0}
+    for name in ("__bool__", "item", "tolist", "__float__", "__int__"):
+        real = getattr(torch.Tensor, name)
+
+        def counting(self, *args, _real=real, **kwargs):
+            if "/gfcore/" in sys._getframe(1).f_code.co_filename.replace("\\", "/"):
+                counts["n"] += 1
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counting)
+    return counts
+
+
+def test_training_steps_do_not_wait_for_the_device(monkeypatch):
+    """Between two log records a training step reads no tensor value on the host (the batch and the loss are
+    checked on the device, read at the next record): the count of reads does not grow with the steps."""
+    counts = _count_host_reads(monkeypatch)
+    reads = []
+    for steps in (3, 9):
+        counts["n"] = 0
+        # 80 items: all steps in one epoch (the CPU index sampler reads its permutation once per epoch)
+        train_autoencoder(tiny(max_steps=steps, log_every=100, ckpt_every=100), train_set=Circles(n=80),
+                          progress=False)
+        reads.append(counts["n"])
+    assert reads[0] > 0, "the counter sees the reads of the log record"
+    assert reads[1] == reads[0], reads
+
+
+def test_resume_reads_the_checkpoint_on_the_cpu(tmp_path, monkeypatch):
+    """Optimizer state loaded with map_location=<the GPU> would leave Adam's step counters there, and every step
+    would then read each of them from the device; on the CPU, load_state_dict puts each tensor where it belongs."""
+    cfg = tiny(max_steps=4)
+    train_autoencoder(cfg, train_set=Circles(), out_dir=tmp_path / "run", progress=False)
+    seen = []
+    real = train_loop.load_checkpoint
+    monkeypatch.setattr(train_loop, "load_checkpoint", lambda path, **kw: seen.append(kw) or real(path, **kw))
+    res = train_autoencoder(tiny(max_steps=8), train_set=Circles(), out_dir=tmp_path / "run", resume=True,
+                            progress=False)
+    assert res.step == 8 and seen == [{"map_location": "cpu"}]
+
+
 def test_failed_validation_is_recorded_not_fatal(monkeypatch):
     def diverge(*args, **kwargs):
         raise ValueError("Langevin diverged at level 3")

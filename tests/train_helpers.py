@@ -31,8 +31,9 @@ class Circles(Dataset):
 
 
 def tiny(**kw):
+    # device="cpu": the tests compare with CPU tensors, so they must not train on a GPU where one is present
     base = dict(dim=2, zdim=16, hidden=32, n_blocks=2, batch_size=8, max_steps=8, log_every=2, val_every=None,
-                val_shapes=4, val_num_points=32, val_steps_per_sigma=1, ckpt_every=4)
+                val_shapes=4, val_num_points=32, val_steps_per_sigma=1, ckpt_every=4, device="cpu")
     return AutoEncoderConfig(**{**base, **kw})
 
 

@@ -52,8 +52,10 @@ class PointNetEncoder(nn.Module):
         self.fc_norms = nn.ModuleList([nn.BatchNorm1d(256), nn.BatchNorm1d(128)])
         self.out = nn.Linear(128, zdim)
 
-    def forward(self, points: torch.Tensor) -> torch.Tensor:
-        points = _checks.point_cloud("points", points, batched=True, dim=self.in_dim)
+    def forward(self, points: torch.Tensor, *, check_values: bool = True) -> torch.Tensor:
+        """``(B, N, in_dim) -> (B, zdim)``; ``check_values=False`` skips the NaN check (a host sync; the trainer
+        checks its batches on the device)."""
+        points = _checks.point_cloud("points", points, batched=True, dim=self.in_dim, values=check_values)
         if self.training and points.shape[0] < 2:
             raise ValueError(f"points has batch size {points.shape[0]}; batch norm in train mode needs >= 2 "
                              "shapes (call .eval() to encode a single shape)")

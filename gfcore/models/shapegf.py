@@ -70,11 +70,13 @@ class ShapeGF(nn.Module):
         return cls(**config)
 
     # -- the pieces ------------------------------------------------------------------------------------------
-    def encode(self, points: torch.Tensor) -> torch.Tensor:
+    def encode(self, points: torch.Tensor, *, check_values: bool = True) -> torch.Tensor:
         """Latent codes of point clouds.
 
         Args:
             points: ``(B, N, d)`` clean points (any ``N``).
+            check_values: check ``points`` for NaN/inf (a host synchronisation on a GPU); the trainer passes
+                ``False`` and checks its batches on the device.
 
         Returns:
             ``(B, zdim)``.
@@ -84,7 +86,7 @@ class ShapeGF(nn.Module):
 
         Taught in chapter 4/5.
         """
-        return self.encoder(points)
+        return self.encoder(points, check_values=check_values)
 
     def _check_z(self, z: torch.Tensor) -> torch.Tensor:
         z = _checks.tensor("z", z, ndims=(2,))
@@ -121,7 +123,7 @@ class ShapeGF(nn.Module):
         return lambda x, sigma: self.score(x, sigma, z)
 
     def loss(self, points: torch.Tensor, sigmas: torch.Tensor, *, weighting: str = "shapegf",
-             generator: torch.Generator | None = None, return_sigma: bool = False):
+             generator: torch.Generator | None = None, return_sigma: bool = False, check_values: bool = True):
         """Auto-encoding loss: encode the clean points, then denoising score matching of the decoder's field.
 
         The code ``z`` is computed from the clean ``points``; one ``sigma`` per shape is drawn from ``sigmas``
@@ -134,15 +136,17 @@ class ShapeGF(nn.Module):
             weighting: ``"shapegf"`` (``lambda = sigma^3``) or ``"ncsn"`` (``sigma^2``).
             generator: ``torch.Generator`` on ``points``' device for the level and noise draws.
             return_sigma: also return the ``(B,)`` levels drawn.
+            check_values: check the values of ``points`` and ``sigmas`` (NaN, positive), which reads them on the
+                host; ``False`` in a training loop that checks on the device (shapes are always checked).
 
         Returns:
             ``(B,)`` per-shape losses (and ``(B,)`` sigmas if ``return_sigma``).
 
         Taught in chapter 4/5.
         """
-        z = self.encode(points)
+        z = self.encode(points, check_values=check_values)
         return dsm_loss(lambda x, sigma: self.score(x, sigma, z), points, sigmas, weighting=weighting,
-                        generator=generator, return_sigma=return_sigma)
+                        generator=generator, return_sigma=return_sigma, check_values=check_values)
 
     forward = loss
 

@@ -56,9 +56,9 @@ class StepBatches(Sampler):
         for step in range(self.start, self.stop):
             e, pos = divmod(step, self.steps_per_epoch)
             if e != epoch:
-                epoch, perm = e, self.permutation(e)
+                epoch, perm = e, self.permutation(e).tolist()          # once per epoch, not per step
             batch = perm[pos * self.batch_size:(pos + 1) * self.batch_size]
-            yield batch[self.rank * self.local:(self.rank + 1) * self.local].tolist()
+            yield batch[self.rank * self.local:(self.rank + 1) * self.local]
 
     def __len__(self):
         return self.stop - self.start

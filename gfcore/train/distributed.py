@@ -51,15 +51,37 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """``"auto"`` -> CUDA when present, else CPU; ``"cuda"`` -> this process's GPU (``cuda:<local_rank>``).
 
     Raises:
-        ValueError: a CUDA device asked for where CUDA is not available.
+        ValueError: a CUDA device asked for where CUDA is not available, or one this machine does not have (a
+            ``LOCAL_RANK`` or index beyond ``torch.cuda.device_count()``).
     """
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ValueError(f"device={name!r} but CUDA is not available")
-        return torch.device(name if ":" in name else f"cuda:{local_rank}")
+        device = torch.device(name if ":" in name else f"cuda:{local_rank}")
+        count = torch.cuda.device_count()
+        if device.index >= count:
+            source = f"device={name!r}" if ":" in name else f"LOCAL_RANK={local_rank}"
+            raise ValueError(f"{source} asks for {device}, but this machine has {count} CUDA device(s); start "
+                             f"at most {count} processes per machine (torchrun --nproc_per_node={count})")
+        return device
     return torch.device("cpu")
+
+
+@contextlib.contextmanager
+def tf32(enabled: bool):
+    """Let CUDA matrix products and convolutions use TF32 inside the block when ``enabled`` (nothing otherwise);
+    the previous settings are restored on the way out, so code that runs afterwards (a notebook's float32
+    metrics) is not silently computed in TF32."""
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    if enabled:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
 
 
 @contextlib.contextmanager
@@ -98,6 +120,13 @@ def all_reduce(*tensors: torch.Tensor, world: int) -> None:
     if world > 1:
         for t in tensors:
             dist.all_reduce(t)
+
+
+def all_reduce_min(*tensors: torch.Tensor, world: int) -> None:
+    """The element-wise minimum of each tensor over the processes, in place (nothing in one process)."""
+    if world > 1:
+        for t in tensors:
+            dist.all_reduce(t, op=dist.ReduceOp.MIN)
 
 
 def gather(obj, world: int) -> list:

@@ -101,7 +101,8 @@ def train_autoencoder(config: AutoEncoderConfig | dict | None = None, *, train_s
     run = RunDir(out_dir) if out_dir is not None else None
     if resume and run is None:
         raise ValueError("resume=True needs out_dir (the run folder holding checkpoints/last.pt)")
-    with distributed.process_group(cfg.device) as (rank, world, device):
+    with distributed.process_group(cfg.device) as (rank, world, device), \
+            distributed.tf32(cfg.tf32 and device.type == "cuda"):   # restored afterwards: the notebook stays fp32
         return _train(cfg, train_set, val_set, run, resume, progress, callback, rank, world, device)
 
 
@@ -141,9 +142,6 @@ def _run_length(cfg: AutoEncoderConfig, n_items: int, world: int) -> tuple[int, 
 
 def _build(cfg: AutoEncoderConfig, device, rank: int, world: int):
     """``(model, optimizer, ema)``: identical initial weights on every rank, then per-rank RNG streams."""
-    if device.type == "cuda" and cfg.tf32:
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
     seed_everything(cfg.seed)
     model = ShapeGF.from_config(cfg.model_kwargs())
     if cfg.init_from is not None:       # a fine-tuning stage: trained weights instead of the initialisation
@@ -164,7 +162,9 @@ def _build(cfg: AutoEncoderConfig, device, rank: int, world: int):
 def _resume(run: RunDir, model, optimizer, ema, rank: int, world: int, total: int) -> tuple[int, list]:
     """Load ``run.last`` into the model, optimizer, EMA and RNGs; return ``(step, history)``."""
     path = run.last
-    ckpt = load_checkpoint(path, map_location=next(model.parameters()).device)
+    # read on the CPU: load_state_dict copies weights and Adam's moments to the parameters' device, and Adam's step
+    # counters stay on the CPU where torch keeps them (on the GPU, every optimizer step would read each of them)
+    ckpt = load_checkpoint(path, map_location="cpu")
     diff = architecture_diff(ckpt["model_config"], model)
     if diff:
         raise ValueError(f"{path} was trained with a different architecture: " + "; ".join(diff))
@@ -186,6 +186,36 @@ def _resume(run: RunDir, model, optimizer, ema, rank: int, world: int, total: in
     if start >= total:
         warnings.warn(f"{path} is at step {start} >= total steps {total}; nothing to train", stacklevel=4)
     return start, history
+
+
+class _FirstBadStep:
+    """The first step whose batch held NaN/inf points, and the first whose loss was not finite, recorded on the
+    device (no host synchronisation per step) and raised by :meth:`check` at the next log, validation or
+    checkpoint step, before anything is written. Under ``torchrun`` every rank raises at the same check."""
+
+    NONE = 2**62
+
+    def __init__(self, device: torch.device):
+        self.first = torch.full((2,), self.NONE, dtype=torch.long, device=device)   # (points, loss)
+        self.items = {}                 # step -> the batch's dataset items (CPU), since the last check
+
+    @torch.no_grad()
+    def note(self, step: int, points: torch.Tensor, loss: torch.Tensor, items) -> None:
+        ok = torch.stack([torch.isfinite(points).all(), torch.isfinite(loss).all()])
+        torch.minimum(self.first, torch.where(ok, self.NONE, step), out=self.first)
+        self.items[step] = items
+
+    def check(self, world: int) -> None:
+        distributed.all_reduce_min(self.first, world=world)
+        points_step, loss_step = self.first.tolist()
+        items, self.items = self.items, {}
+        if points_step != self.NONE:
+            idx = items.get(points_step)
+            raise ValueError(f"step {points_step}: the batch holds NaN/inf points (dataset items "
+                             f"{idx.tolist() if isinstance(idx, torch.Tensor) else '?'}); check the data")
+        if loss_step != self.NONE:
+            raise FloatingPointError(f"step {loss_step}: the loss is nan or inf; lower lr, enable grad_clip, or "
+                                     "check the data")
 
 
 class _LossWindow:
@@ -241,6 +271,7 @@ def _train(cfg, train_set, val_set, run, resume, progress, callback, rank, world
     amp_dtype = distributed.autocast_dtype(device, cfg.amp)
     noise_gen = torch.Generator(device=device)
     window = _LossWindow(sigmas)
+    bad = _FirstBadStep(device)
     eval_model = ema if ema is not None else model
     ema_params = list(ema.parameters()) if ema is not None else None
     live_params = list(model.parameters())
@@ -256,22 +287,18 @@ def _train(cfg, train_set, val_set, run, resume, progress, callback, rank, world
             step = step_idx + 1
             # 1. the batch
             points = batch["points"].to(device, non_blocking=True)
-            if not torch.isfinite(points).all():
-                raise ValueError(f"step {step}: the batch holds NaN/inf points (dataset items "
-                                 f"{batch['idx'].tolist() if 'idx' in batch else '?'})")
             # 2. the learning rate of this step
             lr = cfg.lr * lr_factor(cfg.lr_schedule, step_idx, total)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            # 3. the loss: per-shape DSM at one sigma per shape, noise from (seed, rank, step)
+            # 3. the loss: per-shape DSM at one sigma per shape, noise from (seed, rank, step); the values of the
+            #    batch and the loss are checked on the device (read at the next log step, not synchronised here)
             noise_gen.manual_seed(mix_seed(cfg.seed, 3, rank, step_idx))
             with torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
                 loss, sig = train_module(points, sigmas, weighting=cfg.weighting, generator=noise_gen,
-                                         return_sigma=True)
+                                         return_sigma=True, check_values=False)
             mean = loss.mean()
-            if not bool(torch.isfinite(mean)):
-                raise FloatingPointError(f"step {step}: the loss is {float(mean.detach())} (NaN/inf); lower lr, "
-                                         "enable grad_clip, or check the data")
+            bad.note(step, points, mean, batch.get("idx"))
             # 4. the update, then the EMA
             optimizer.zero_grad(set_to_none=True)
             mean.backward()
@@ -286,20 +313,26 @@ def _train(cfg, train_set, val_set, run, resume, progress, callback, rank, world
             window.add(loss, sig)
             bar.update()
 
-            # 5. the log record: training loss, then validation
+            # 5. the log record: training loss, then validation (a NaN batch or loss since the last one raises)
+            logging = step % cfg.log_every == 0 or step == total
+            validating = bool(cfg.val_every) and (step % cfg.val_every == 0 or step == total)
+            saving = run is not None and (step % cfg.ckpt_every == 0 or step == total)
+            if logging or validating or saving:
+                bad.check(world)
             record = {}
-            if step % cfg.log_every == 0 or step == total:
+            if logging:
                 record.update({"step": step, "epoch": round(step / steps_per_epoch, 4), **window.take(world),
                                "lr": lr, "steps_per_s": log.steps_per_s(step)})
                 bar.set_postfix(loss=f"{record['loss']:.4g}", lr=f"{lr:.2e}")
-            if cfg.val_every and (step % cfg.val_every == 0 or step == total) and rank == 0:
-                record.update({"step": step, **_validate(cfg, eval_model, val_batches, step)})
+            if validating:
+                record.update({"step": step, **_validate_on_rank0(cfg, eval_model, val_batches, step, rank, world,
+                                                                  device)})
                 bar.set_postfix(loss=record.get("loss", float("nan")), val_cd=f"{record['val_chamfer']:.4g}")
             if record and rank == 0:
                 log.add(record)
 
             # 6. the checkpoint (every rank's RNG states, rank 0 writes)
-            if run is not None and (step % cfg.ckpt_every == 0 or step == total):
+            if saving:
                 rng = distributed.gather(capture_rng(), world)
                 if rank == 0:
                     run.save(checkpoint_state(step=step, total_steps=total, config=cfg, model=model,
@@ -331,6 +364,26 @@ def _validation_batches(dataset, cfg: AutoEncoderConfig) -> tuple[dict, dict]:
         inputs, references = pool_view("train"), pool_view("test")
     idx = spread_indices(len(dataset), cfg.val_shapes)
     return default_collate([inputs[i] for i in idx]), default_collate([references[i] for i in idx])
+
+
+def _validate_on_rank0(cfg, model, batches, step: int, rank: int, world: int, device) -> dict:
+    """Rank 0 validates (:func:`_validate`); the other ranks learn whether it failed, so that an error there stops
+    every rank at once instead of leaving the others waiting in the next collective until its timeout."""
+    record, error = {}, None
+    if rank == 0:
+        try:
+            record = {"step": step, **_validate(cfg, model, batches, step)}
+        except Exception as err:        # re-raised below, after telling the other ranks
+            error = err
+    if world > 1:
+        failed = torch.tensor([0 if error is None else 1], device=device)
+        distributed.all_reduce(failed, world=world)
+        if error is None and int(failed.item()):
+            raise RuntimeError(f"step {step}: validation failed on rank 0 (its traceback says why); rank {rank} "
+                               "stops too")
+    if error is not None:
+        raise error
+    return record
 
 
 def _validate(cfg: AutoEncoderConfig, model, batches: tuple[dict, dict], step: int) -> dict:
