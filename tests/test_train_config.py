@@ -41,6 +41,13 @@ def test_every_preset_loads(path):
     assert set(cfg.model_kwargs()) == set(ShapeGF.CONFIG_KEYS)
 
 
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_no_preset_forces_bf16(path):
+    """On a CPU without bf16 units (AVX2 only: most laptops, Colab's CPU runtime) bf16 autocast is emulated and
+    about 20x slower than float32, so a preset says amp: auto (bf16 where the hardware has it) or off."""
+    assert (yaml.safe_load(path.read_text()) or {}).get("amp", "auto") in ("auto", "off")
+
+
 def test_config_validation():
     with pytest.raises(ValueError, match="not both"):
         AutoEncoderConfig(max_steps=10, epochs=2)
