@@ -1,5 +1,6 @@
 """gfcore.metrics generation metrics: MMD, COV, 1-NNA on constructed cases, JSD, pairwise matrices, evaluate."""
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -195,9 +196,10 @@ def test_jsd_refuses_data_outside_the_sphere_and_warns_on_request():
     inside = _set(2, 50, seed=16, spread=0.05)
     outside = inside * 1.0
     outside[0, 0] = torch.tensor([0.45, 0.45, 0.0], dtype=torch.float64)      # in the cube, outside the sphere
-    with pytest.raises(ValueError, match="reference has points up to radius 0.636"):
+    with pytest.raises(ValueError, match=r"reference has points up to radius 0.636.*: 1 of 100 points \(1%\) lie "
+                                         "outside"):
         jsd(inside, outside)
-    with pytest.warns(UserWarning, match="generated has points up to radius"):
+    with pytest.warns(UserWarning, match=r"generated has points up to radius .*1 of 100 points .*nearest cell"):
         value = jsd(outside, inside, on_outside="warn")
     assert 0.0 < value < 1.0
     with pytest.raises(ValueError, match="generated must have last dimension 3"):
@@ -223,6 +225,27 @@ def test_evaluate_matches_the_matrices():
     torch.testing.assert_close(res["matrices"]["EMD"]["sr"], emd_sr)
 
 
+def test_evaluate_counts_points_outside_the_jsd_sphere_by_default_and_refuses_them_on_request():
+    """The protocol (the official code) counts points past radius 0.5 in their nearest cell: evaluate's default,
+    with a warning that says how many; jsd_on_outside="raise" keeps the strict check."""
+    gen, ref = _set(3, 40, seed=30, spread=0.08), _set(3, 40, seed=31, spread=0.08)
+    reach = gen.clone()
+    direction = torch.nn.functional.normalize(reach[0, :7], dim=-1)
+    reach[0, :7] = direction * 0.54                                  # as PointFlow-normalised clouds reach
+    assert int((reach.norm(dim=-1) > 0.501).sum()) == 7 and int((ref.norm(dim=-1) > 0.501).sum()) == 0
+    with pytest.warns(UserWarning, match=r"generated has points up to radius 0.54.*: 7 of 120 points \(5.8%\) lie "
+                                         "outside.*counted in their nearest cell"):
+        res = evaluate(reach, ref, emd_method="exact")
+    with pytest.warns(UserWarning):
+        want = jsd(reach, ref, on_outside="warn")
+    assert res["JSD"] == pytest.approx(want) and res["JSD"] != pytest.approx(jsd(gen, ref))
+    with pytest.raises(ValueError, match="7 of 120 points"):
+        evaluate(reach, ref, jsd_on_outside="raise")
+    with warnings.catch_warnings():                                  # clouds inside the sphere: no warning
+        warnings.simplefilter("error")
+        evaluate(gen, ref, emd_method="exact")
+
+
 def test_evaluate_approxmatch_uses_pointflows_argument_order():
     gen, ref = _set(3, 16, seed=19), _set(3, 16, seed=20, spread=0.13)
     res = evaluate(gen, ref, with_jsd=False, return_matrices=True)
@@ -236,8 +259,8 @@ def test_evaluate_rejects_bad_input_before_the_long_loops():
         evaluate(gen, _set(3, 17, seed=22))
     with pytest.raises(ValueError, match="emd_method must be one of"):
         evaluate(gen, gen, emd_method="hungarian")
-    with pytest.raises(ValueError, match="has points up to radius"):
-        evaluate(gen * 10, gen * 10)
+    with pytest.raises(ValueError, match="has points up to radius"):             # the strict JSD check
+        evaluate(gen * 10, gen * 10, jsd_on_outside="raise")
     with pytest.raises(ValueError, match="reference is empty"):
         evaluate(gen, gen[:0])
 
