@@ -6,6 +6,7 @@
 #   make lint       only ruff and the import contracts (lint-imports; see pyproject.toml)
 #   make book-exec  re-execute every chapter into its .ipynb (GF_MODE from the environment), then build
 #   make book-check after make book: load every page offline in headless Chromium
+#   make bench      run every benchmark of bench/ at a small size, then write bench/results/summary.md
 #   make venv       only create/update .venv
 #   make clean      remove build outputs;  make distclean  also removes .venv
 
@@ -97,6 +98,27 @@ book-exec: venv
 	done
 	$(PY) scripts/check_pairs.py
 	$(MAKE) --no-print-directory book
+
+# Every benchmark of bench/ at a small size on this machine's device (CUDA when present, else CPU; a few minutes on
+# an idle CPU), each writing its JSON into $(BENCH_OUT), then bench/summary.py builds bench/results/summary.md: one
+# table, every row a speed ratio against a baseline measured in the same run, with device, torch version and date.
+BENCH_OUT ?= bench/results/make
+BENCH_FIELD ?= --quick
+BENCH_TRAIN_STEP ?= --quick
+BENCH_SAMPLE ?= --quick
+BENCH_SURFACE ?= --resolutions 64
+BENCH_METRICS ?= --quick --sets 6 --points 1024 --error-pairs 4
+.PHONY: bench
+bench: venv
+	@set -e; dev=$$($(PY) -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')"); \
+	mkdir -p $(BENCH_OUT); \
+	for b in "field $(BENCH_FIELD)" "train_step $(BENCH_TRAIN_STEP)" "sample $(BENCH_SAMPLE)" \
+	         "surface $(BENCH_SURFACE)" "metrics $(BENCH_METRICS)"; do \
+	  set -- $$b; name=$$1; shift; \
+	  echo "== bench/$$name.py $$* --device $$dev"; \
+	  $(PY) bench/$$name.py "$$@" --device $$dev --out $(BENCH_OUT)/$${name}_$$dev.json; \
+	done
+	$(PY) bench/summary.py --results $(BENCH_OUT) --out bench/results/summary.md
 
 clean:
 	rm -rf _build .pytest_cache

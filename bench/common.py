@@ -13,6 +13,7 @@ import platform
 import statistics
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -49,10 +50,24 @@ def timed(fn, device: torch.device, *, repeats: int, warmup: int = 1) -> dict:
 
 
 # -- machine info, JSON, tables --------------------------------------------------------------------------------
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what ``platform`` knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine(device: torch.device) -> dict:
-    info = {"torch": torch.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count(),
+    """What ran the benchmark: torch, Python, CPU/GPU, threads, TF32 flags and the date (UTC, ISO 8601)."""
+    info = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "torch": torch.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(), "device": str(device),
+            "processor": cpu_name(), "device": str(device),
             "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "tf32_cudnn": torch.backends.cudnn.allow_tf32}
     if device.type == "cuda":
         info["device_name"] = torch.cuda.get_device_name(device)

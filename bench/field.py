@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -195,7 +196,8 @@ def cpu_name():
 
 
 def machine(device):
-    info = {"torch": torch.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count(),
+    info = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "torch": torch.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
             "processor": cpu_name(), "device": str(device)}
     if device.type == "cuda":
