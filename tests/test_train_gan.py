@@ -1,5 +1,8 @@
-"""gfcore.train.gan: the latent GAN's losses against hand-computed values, learning a toy distribution, exact
-resume, checkpoints of the right kind, the config."""
+"""gfcore.train.gan: the latent GAN's losses and its two update steps against hand-computed values, the trainer as
+those steps in a loop, no host sync between log records (a NaN still caught), learning a toy distribution, exact
+resume (Adam's step counters on the CPU), checkpoints of the right kind, the config."""
+import copy
+import sys
 from pathlib import Path
 
 import pytest
@@ -7,18 +10,22 @@ import torch
 from train_helpers import Circles, flat_state, tiny
 
 import gfcore.pretrained
-from gfcore.models import LatentGenerator
+from gfcore.models import LatentCritic, LatentGenerator
 from gfcore.train import (
     LatentGANConfig,
     RunDir,
+    gan,
     load_checkpoint,
     load_latent_gan,
     load_model,
     train_autoencoder,
     train_latent_gan,
 )
+from gfcore.train.batches import StepBatches, mix_seed
 from gfcore.train.gan import (
     CHECKPOINT_KIND,
+    critic_step,
+    generator_step,
     gradient_penalty,
     latent_mmd,
     load_gan_checkpoint,
@@ -244,3 +251,218 @@ def test_resolve_a_pretrained_autoencoder_with_its_training_data():
     assert data["dataset"] == card["dataset"]
     assert data["dataset_kwargs"] == card["config"]["dataset_kwargs"]   # points per shape included
     assert resolve_autoencoder("shapes3d", device="cpu")[1] == "pretrained:shapes3d"
+
+
+# ---------------------------------------------------------------- one step of each network, by hand
+
+def _nets(seed=0, zdim=8, noise_dim=8):
+    torch.manual_seed(seed)
+    gen = LatentGenerator(zdim=zdim, noise_dim=noise_dim, hidden=[16, 16])
+    critic = LatentCritic(zdim=zdim, hidden=[16, 16])
+    return gen, critic
+
+
+def _adam(module):
+    return torch.optim.Adam(module.parameters(), lr=1e-2, betas=(0.5, 0.9))
+
+
+def test_generator_step_is_minus_the_mean_critic_score_of_fresh_codes():
+    gen, critic = _nets()
+    gen_ref, critic_ref = copy.deepcopy(gen), copy.deepcopy(critic)
+    critic_before = flat_state(critic)
+    out = generator_step(gen, critic, _adam(gen), batch_size=32, generator=torch.Generator().manual_seed(5))
+    # by hand: the noise the generator draws, the loss, the gradient in the generator's weights, one Adam step
+    noise = torch.randn(32, 8, generator=torch.Generator().manual_seed(5))
+    loss = -critic_ref(gen_ref(noise)).mean()
+    opt = _adam(gen_ref)
+    loss.backward()
+    opt.step()
+    assert set(out) == {"loss_generator"} and not out["loss_generator"].requires_grad
+    torch.testing.assert_close(out["loss_generator"], loss.detach(), rtol=0, atol=0)
+    for k, v in flat_state(gen_ref).items():
+        torch.testing.assert_close(flat_state(gen)[k], v, rtol=0, atol=0)
+    # the critic is untouched and keeps its requires_grad flags, no gradient left on it
+    for k, v in critic_before.items():
+        assert torch.equal(flat_state(critic)[k], v), k
+    assert all(p.requires_grad and p.grad is None for p in critic.parameters())
+
+
+@pytest.mark.parametrize("penalty, weight", [("official", 1.0), ("r1", 0.5), ("wgan-gp", 10.0), ("official", 0.0)])
+def test_critic_step_is_the_wasserstein_loss_plus_the_penalty_by_hand(penalty, weight):
+    gen, critic = _nets(1)
+    gen_ref, critic_ref = copy.deepcopy(gen), copy.deepcopy(critic)
+    real = _mixture(24, 3)
+    out = critic_step(gen, critic, _adam(critic), real, penalty=penalty, penalty_weight=weight,
+                      generator=torch.Generator().manual_seed(7), penalty_generator=torch.Generator().manual_seed(8))
+    # by hand, with autograd of D at the penalty's points written out
+    with torch.no_grad():
+        fake = gen_ref(torch.randn(24, 8, generator=torch.Generator().manual_seed(7)))
+    wdist = critic_ref(real).mean() - critic_ref(fake).mean()
+    if penalty == "wgan-gp":
+        t = torch.rand(24, 1, generator=torch.Generator().manual_seed(8))
+        x = (t * real + (1 - t) * fake).requires_grad_(True)
+    else:
+        x = real.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(critic_ref(x).sum(), x, create_graph=True)
+    norms = g.square().sum(dim=1).add(1e-12 if penalty != "r1" else 0.0).sqrt()
+    value = {"official": norms.mean() ** 2, "r1": norms.square().mean(), "wgan-gp": (norms - 1).square().mean()}
+    loss = -wdist + weight * value[penalty] if weight > 0 else -wdist
+    opt = _adam(critic_ref)
+    loss.backward()
+    opt.step()
+    torch.testing.assert_close(out["loss_critic"], loss.detach(), rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(out["wdist"], wdist.detach(), rtol=0, atol=0)
+    if weight > 0:
+        torch.testing.assert_close(out["penalty"], value[penalty].detach(), rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(out["grad_norm"], norms.detach().mean(), rtol=1e-6, atol=1e-7)
+    else:
+        assert set(out) == {"loss_critic", "wdist"}
+    for k, v in flat_state(critic_ref).items():
+        torch.testing.assert_close(flat_state(critic)[k], v, rtol=1e-5, atol=1e-7)
+    assert all(p.grad is None for p in gen.parameters())        # the generator is not updated
+    for k, v in flat_state(gen_ref).items():
+        assert torch.equal(flat_state(gen)[k], v), k
+
+
+def test_step_functions_bad_input():
+    gen, critic = _nets()
+    with pytest.raises(ValueError, match="penalty"):
+        critic_step(gen, critic, _adam(critic), _mixture(8, 0), penalty="gp")
+    with pytest.raises(ValueError, match="penalty_weight"):
+        critic_step(gen, critic, _adam(critic), _mixture(8, 0), penalty_weight=-1.0)
+    with pytest.raises(ValueError, match="real"):
+        critic_step(gen, critic, _adam(critic), torch.randn(8))
+    with pytest.raises(ValueError, match="num_shapes"):
+        generator_step(gen, critic, _adam(gen), batch_size=0)
+
+
+def test_the_trainer_is_the_two_steps_in_a_loop():
+    """train_latent_gan's weights, bit for bit, from a hand-written loop of generator_step and critic_step with
+    the trainer's documented seeding (a chapter can write the loop itself)."""
+    data = _mixture(256, 0)
+    kw = {**TOY, "batch_size": 64, "critic_steps": 2, "penalty": "wgan-gp", "penalty_weight": 10.0,
+          "val_every": None, "log_every": 4}
+    result = train_latent_gan(latents=data, max_steps=9, **kw)
+    seed_everything(0)
+    gen = LatentGenerator(zdim=8, noise_dim=8, hidden=[64, 64])
+    critic = LatentCritic(zdim=8, hidden=[64, 64])
+    opt_g = torch.optim.Adam(gen.parameters(), lr=1e-3, betas=(0.5, 0.9))
+    opt_c = torch.optim.Adam(critic.parameters(), lr=1e-3, betas=(0.5, 0.9))
+    noise, mix = torch.Generator(), torch.Generator()
+    losses = []
+    for step, idx in enumerate(StepBatches(256, 64, 0, 0, 9)):
+        if step % 2 == 0:
+            noise.manual_seed(mix_seed(0, gan._GEN_STREAM, step))
+            generator_step(gen, critic, opt_g, batch_size=64, generator=noise)
+        noise.manual_seed(mix_seed(0, gan._CRITIC_STREAM, step))
+        mix.manual_seed(mix_seed(0, gan._MIX_STREAM, step))
+        out = critic_step(gen, critic, opt_c, data[torch.as_tensor(idx)], penalty="wgan-gp", penalty_weight=10.0,
+                          generator=noise, penalty_generator=mix)
+        losses.append(out["loss_critic"].item())
+    for a, b in ((result.generator, gen), (result.critic, critic)):
+        for k, v in flat_state(a).items():
+            torch.testing.assert_close(flat_state(b)[k], v, rtol=0, atol=0)
+    # the log records are the float64 means of the steps since the previous record
+    assert [r["step"] for r in result.history] == [4, 8, 9]
+    assert result.history[0]["loss_critic"] == pytest.approx(sum(losses[:4]) / 4, rel=1e-12)
+    assert result.history[2]["loss_critic"] == pytest.approx(losses[8], rel=1e-12)
+
+
+# ---------------------------------------------------------------- no host sync per step; NaN still caught
+
+_SYNCS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "numpy", "cpu")
+
+
+def test_the_loop_reads_nothing_back_between_log_records(monkeypatch):
+    """Every read of a tensor's value from gfcore's own code (``.item()``, ``bool``, ``float``, ...), which is a
+    host synchronisation on a GPU, happens after a logging step, never inside or between the other steps."""
+    events = []
+    gfcore_dir = str(Path(gfcore.__file__).parent)
+    for name in _SYNCS:
+        original = getattr(torch.Tensor, name)
+
+        def spy(self, *args, _original=original, _name=name, **kwargs):
+            where = sys._getframe(1).f_code.co_filename
+            # StepBatches lists the indices of its permutation, which lives on the CPU whatever the device
+            if where.startswith(gfcore_dir) and not where.endswith("batches.py"):
+                events.append(("sync", (_name, where, sys._getframe(1).f_lineno)))
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, spy)
+    train_step = gan._train_step
+
+    def marked(cfg, step_idx, *args):
+        events.append(("start", step_idx + 1))
+        out = train_step(cfg, step_idx, *args)
+        events.append(("end", step_idx + 1))
+        return out
+
+    monkeypatch.setattr(gan, "_train_step", marked)
+    train_latent_gan(latents=_mixture(256, 0), max_steps=12, **{**TOY, "batch_size": 32, "log_every": 5,
+                                                                "val_every": None})
+    first = events.index(("start", 1))
+    syncs_after, step, inside = {}, None, False
+    for kind, what in events[first:]:
+        if kind == "start":
+            step, inside = what, True
+        elif kind == "end":
+            inside = False
+        elif inside:
+            pytest.fail(f"{what} called inside step {step}")
+        else:
+            syncs_after[step] = syncs_after.get(step, 0) + 1
+    assert set(syncs_after) == {5, 10, 12}, syncs_after          # the logging steps only
+    assert max(syncs_after.values()) <= 2                        # the NaN check and the means: one read each
+
+
+def test_a_nan_loss_is_caught_at_the_next_log_record(tmp_path, monkeypatch):
+    calls = []
+    step = gan.critic_step
+
+    def poisoned(latent_generator, critic, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 7:                                      # step 7: the critic's weights become NaN
+            with torch.no_grad():
+                critic.out.weight.fill_(float("nan"))
+        return step(latent_generator, critic, *args, **kwargs)
+
+    monkeypatch.setattr(gan, "critic_step", poisoned)
+    kw = {**TOY, "batch_size": 32, "val_every": None, "log_every": 5}
+    # records every 5 steps, checkpoints every 4: the NaN of step 7 is found before the checkpoint of step 8
+    with pytest.raises(FloatingPointError, match=r"step 7: the critic loss is NaN/inf"):
+        train_latent_gan(latents=_mixture(256, 0), max_steps=20, out_dir=tmp_path / "a", ckpt_every=4,
+                         **kw)
+    assert len(calls) == 8
+    assert [r["step"] for r in RunDir(tmp_path / "a").read_metrics()] == [5]
+    assert load_gan_checkpoint(tmp_path / "a")["step"] == 4     # no checkpoint of NaN weights
+    # checkpoints every 20: found at the record of step 10, which is not written
+    calls.clear()
+    with pytest.raises(FloatingPointError, match=r"step 7: the critic loss is NaN/inf"):
+        train_latent_gan(latents=_mixture(256, 0), max_steps=20, out_dir=tmp_path / "b", ckpt_every=20,
+                         **kw)
+    assert len(calls) == 10
+    assert [r["step"] for r in RunDir(tmp_path / "b").read_metrics()] == [5]
+
+
+# ---------------------------------------------------------------- resume keeps Adam's step counters on the CPU
+
+@pytest.mark.filterwarnings("ignore:for .*copying from a non-meta parameter:UserWarning")   # meta: a no-op copy
+@pytest.mark.parametrize("device", ["meta", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs CUDA"))])
+def test_resume_keeps_the_optimizer_step_counters_on_the_cpu(tmp_path, device):
+    """The checkpoint is read onto the CPU; loaded into networks on another device, the moments move there and
+    Adam's ``step`` counters stay on the CPU (on a GPU: no sync per parameter per step)."""
+    kw = {**TOY, "batch_size": 32, "val_every": None, "ckpt_every": 3}
+    train_latent_gan(latents=_mixture(64, 0), max_steps=3, out_dir=tmp_path, **kw)
+    run = RunDir(tmp_path)
+    cfg = LatentGANConfig.from_dict({k: v for k, v in kw.items() if k != "progress"})
+    cfg, latents, _, _, ckpt = gan._resumed_codes(run, cfg, torch.device(device))
+    assert latents.device.type == device
+    nets = gan._build(cfg, latents.shape[1], torch.device(device))
+    start, history = gan._restore(ckpt, run.last, *nets)
+    assert start == 3 and len(history) == 1
+    for opt in nets[2:]:
+        assert opt.state
+        for state in opt.state.values():
+            assert state["step"].device.type == "cpu" and float(state["step"]) == 3.0
+            assert state["exp_avg"].device.type == device and state["exp_avg_sq"].device.type == device
