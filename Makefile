@@ -108,6 +108,7 @@ BENCH_TRAIN_STEP ?= --quick
 BENCH_SAMPLE ?= --quick
 BENCH_SURFACE ?= --resolutions 64
 BENCH_METRICS ?= --quick --sets 6 --points 1024 --error-pairs 4
+BENCH_NOTE ?=
 .PHONY: bench
 bench: venv
 	@set -e; dev=$$($(PY) -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')"); \
@@ -118,7 +119,7 @@ bench: venv
 	  echo "== bench/$$name.py $$* --device $$dev"; \
 	  $(PY) bench/$$name.py "$$@" --device $$dev --out $(BENCH_OUT)/$${name}_$$dev.json; \
 	done
-	$(PY) bench/summary.py --results $(BENCH_OUT) --out bench/results/summary.md
+	$(PY) bench/summary.py --results $(BENCH_OUT) --out bench/results/summary.md --note "$(BENCH_NOTE)"
 
 clean:
 	rm -rf _build .pytest_cache

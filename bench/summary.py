@@ -115,7 +115,7 @@ def _run_info(data: dict) -> dict:
     m = data.get("machine", {})
     device = m.get("device_name") or m.get("device") or "?"
     if m.get("device", "cpu").startswith("cpu") and m.get("torch_threads"):
-        device = f"{device} ({m['torch_threads']} threads)"
+        device = f"{device} ({m['torch_threads']} thread{'s' if m['torch_threads'] != 1 else ''})"
     return {"device": device, "torch": m.get("torch", "?"), "date": (m.get("date") or "?")[:10]}
 
 
@@ -141,14 +141,17 @@ def _seconds(s: float) -> str:
     return f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
 
 
-def render(rows: list[dict], *, generated: str | None = None, source: str = "") -> str:
-    """The Markdown page: a short header and one table (``rows`` from :func:`collect`)."""
+def render(rows: list[dict], *, generated: str | None = None, source: str = "", note: str = "") -> str:
+    """The Markdown page: a short header (with ``note``, e.g. how loaded the machine was) and one table (``rows``
+    from :func:`collect`)."""
     generated = generated or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = ["# Benchmark summary", "",
              f"Built by `bench/summary.py` on {generated}{f' from `{source}`' if source else ''}. Each row times one "
              "path against the baseline that the same script measured in the same run (same process, same "
              "machine): speedup = baseline time / path time, above 1 is faster. Compare ratios only between rows of "
              "the same device. The JSON beside this file holds every measurement (repeats, accuracy, sizes).", ""]
+    if note:
+        lines += [note, ""]
     if not rows:
         return "\n".join(lines + ["No benchmark results found.", ""])
     header = ["benchmark", "case", "baseline", "path", "baseline time", "path time", "speedup", "device", "torch",
@@ -165,6 +168,7 @@ def main(argv=None) -> Path:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", default=str(ROOT / "bench" / "results"), help="folder of the benchmark JSON")
     ap.add_argument("--out", default=None, help="Markdown path (default <results>/summary.md)")
+    ap.add_argument("--note", default="", help="a sentence printed above the table (e.g. the machine's load)")
     args = ap.parse_args(argv)
     results = Path(args.results)
     out = Path(args.out) if args.out else results / "summary.md"
@@ -174,7 +178,7 @@ def main(argv=None) -> Path:
     except ValueError:
         source = str(results)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(rows, source=source))
+    out.write_text(render(rows, source=source, note=args.note))
     print(f"{len(rows)} rows from {len({r['file'] for r in rows})} files -> {out}")
     return out
 

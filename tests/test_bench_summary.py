@@ -73,8 +73,10 @@ def test_collect_gives_each_ratio_against_its_own_baseline(summary, results):
 
 
 def test_render_writes_one_table_with_device_torch_and_date(summary, results, tmp_path):
-    out = summary.main(["--results", str(results), "--out", str(tmp_path / "out" / "summary.md")])
+    out = summary.main(["--results", str(results), "--out", str(tmp_path / "out" / "summary.md"),
+                        "--note", "Measured on a busy machine."])
     text = out.read_text()
+    assert "\nMeasured on a busy machine.\n" in text
     lines = [line for line in text.splitlines() if line.startswith("|")]
     assert len(lines) == 2 + 8                                           # header, alignment, one line per row
     header = [c.strip() for c in lines[0].strip("|").split("|")]
