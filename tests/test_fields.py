@@ -418,3 +418,12 @@ def test_jacobian_asymmetry_bad_inputs():
         fields.jacobian_asymmetry(lambda p, s: p, x[0, 0], 0.1)
     with pytest.raises(ValueError, match="chunk_size"):
         fields.jacobian_asymmetry(lambda p, s: p, x, 0.1, chunk_size=0)
+
+
+def test_jacobian_asymmetry_makes_its_tensors_on_the_input_device():
+    """On the meta device (shapes, no values) every tensor must be made where x lives, sigma included."""
+    a = torch.randn(3, 3, device="meta")
+    x = torch.randn(2, 5, 3, device="meta")
+    for sigma in (0.1, torch.ones(2, device="meta")):
+        val = fields.jacobian_asymmetry(lambda p, s: p @ a.T * s.view(-1, 1, 1), x, sigma)
+        assert val.shape == (2, 5) and val.device.type == "meta"
