@@ -44,6 +44,42 @@ def _rays(origins, directions):
     return o.expand(batch, -1, -1), (d / norm).expand(batch, -1, -1), batched
 
 
+class _Trace(NamedTuple):
+    """The options of one :func:`raycast` call, checked, defaults resolved; ``smax`` is the largest sigma (the
+    scale of the crossing test, the saddle probes and the final check)."""
+
+    near: float
+    far: float
+    max_steps: int
+    hit_eps: float
+    step_scale: float
+    refine_steps: int
+    normal_offset: float
+    reject_saddles: bool
+    smax: float
+
+
+def _trace_options(sigma_b: torch.Tensor, *, near, far, max_steps, hit_eps, step_scale, refine_steps,
+                   normal_offset, reject_saddles) -> _Trace:
+    """Check :func:`raycast`'s options and resolve ``far``, ``hit_eps`` and ``normal_offset``."""
+    _checks.positive_int("max_steps", max_steps)
+    if isinstance(refine_steps, bool) or not isinstance(refine_steps, int) or refine_steps < 0:
+        raise ValueError(f"refine_steps must be an int >= 0, got {refine_steps!r}")
+    if not 0 < step_scale <= 1:
+        raise ValueError(f"step_scale must be in (0, 1], got {step_scale}")
+    if not (isinstance(near, (int, float)) and math.isfinite(near) and near >= 0):
+        raise ValueError(f"near must be a finite number >= 0, got {near!r}")
+    far = math.inf if far is None else float(far)
+    if not far > near:
+        raise ValueError(f"far must be > near={near}, got {far}")
+    smax = float(sigma_b.max())
+    hit_eps = smax / 10 if hit_eps is None else hit_eps
+    normal_offset = 2 * smax if normal_offset is None else normal_offset
+    _checks.positive("hit_eps", hit_eps)
+    _checks.positive("normal_offset", normal_offset)
+    return _Trace(near, far, max_steps, hit_eps, step_scale, refine_steps, normal_offset, reject_saddles, smax)
+
+
 @torch.no_grad()
 def raycast(score_fn, origins, directions, sigma, *, near: float = 0.0, far: float | None = None,
             max_steps: int = 64, hit_eps: float | None = None, step_scale: float = 0.9, refine_steps: int = 2,
@@ -93,34 +129,29 @@ def raycast(score_fn, origins, directions, sigma, *, near: float = 0.0, far: flo
     Taught in chapter 8 (From gradients to surfaces).
     """
     o, d, batched = _rays(origins, directions)
-    batch, r, _ = o.shape
-    sigma_b = _sigma_b(sigma, batch, o)
+    sigma_b = _sigma_b(sigma, o.shape[0], o)
     chunk = _chunk_size(chunk_size)
-    _checks.positive_int("max_steps", max_steps)
-    if isinstance(refine_steps, bool) or not isinstance(refine_steps, int) or refine_steps < 0:
-        raise ValueError(f"refine_steps must be an int >= 0, got {refine_steps!r}")
-    if not 0 < step_scale <= 1:
-        raise ValueError(f"step_scale must be in (0, 1], got {step_scale}")
-    if not (isinstance(near, (int, float)) and math.isfinite(near) and near >= 0):
-        raise ValueError(f"near must be a finite number >= 0, got {near!r}")
-    far = math.inf if far is None else float(far)
-    if not far > near:
-        raise ValueError(f"far must be > near={near}, got {far}")
-    smax = float(sigma_b.max())
-    hit_eps = smax / 10 if hit_eps is None else hit_eps
-    normal_offset = 2 * smax if normal_offset is None else normal_offset
-    _checks.positive("hit_eps", hit_eps)
-    _checks.positive("normal_offset", normal_offset)
+    opts = _trace_options(sigma_b, near=near, far=far, max_steps=max_steps, hit_eps=hit_eps, step_scale=step_scale,
+                          refine_steps=refine_steps, normal_offset=normal_offset, reject_saddles=reject_saddles)
 
     def disp(x):
         """``sigma^2 s`` at ``x (B, m, 3)``."""
         return _displacement(score_fn, x, sigma_b, chunk)
 
-    t = torch.full((batch, r), float(near), device=o.device, dtype=o.dtype)
+    t, hit = _march(disp, o, d, opts)
+    out = _refine(disp, o, d, t, hit, opts)
+    return out if batched else RayHits(*(v.squeeze(0) for v in out))
+
+
+def _march(disp, o: torch.Tensor, d: torch.Tensor, opts: _Trace) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sphere tracing: ``(t (B, R), hit (B, R))``, each ray's distance along it and whether it hit; only the
+    columns of rays still active in some shape are evaluated."""
+    batch, r, _ = o.shape
+    t = torch.full((batch, r), float(opts.near), device=o.device, dtype=o.dtype)
     active = torch.ones(batch, r, dtype=torch.bool, device=o.device)
     hit = torch.zeros_like(active)
     ahead = torch.zeros_like(active)        # the field pointed along the ray at the previous step
-    for _ in range(max_steps):
+    for _ in range(opts.max_steps):
         cols = active.any(dim=0).nonzero().squeeze(1)
         if cols.numel() == 0:
             break
@@ -128,50 +159,60 @@ def raycast(score_fn, origins, directions, sigma, *, near: float = 0.0, far: flo
         disp_c = disp(oc + tc.unsqueeze(-1) * dc)
         u = disp_c.norm(dim=-1)                                                         # (B, c)
         along = (disp_c * dc).sum(-1)
-        crossed = ahead[:, cols] & (along < 0) & (u < smax)
+        crossed = ahead[:, cols] & (along < 0) & (u < opts.smax)
         ahead[:, cols] = along > 0
-        new = ac & ((u < hit_eps) | crossed)
-        if reject_saddles and new.any():
-            new_cols = new.any(dim=0).nonzero().squeeze(1)
-            ok = _distance_like(disp, oc[:, new_cols] + tc[:, new_cols].unsqueeze(-1) * dc[:, new_cols],
-                                smax, hit_eps)
-            bad = torch.zeros_like(new)
-            bad[:, new_cols] = new[:, new_cols] & ~ok
-            new = new & ~bad
-            tc = torch.where(bad, tc + 2 * smax, tc)
+        new = ac & ((u < opts.hit_eps) | crossed)
+        if opts.reject_saddles and new.any():
+            new, tc = _skip_saddles(disp, oc, dc, tc, new, opts)
         moving = ac & ~new
-        tc = torch.where(moving & ~(u < hit_eps) & ~crossed, tc + step_scale * u, tc)
-        gone = moving & (tc > far)
+        tc = torch.where(moving & ~(u < opts.hit_eps) & ~crossed, tc + opts.step_scale * u, tc)
+        gone = moving & (tc > opts.far)
         t[:, cols] = tc
         hit[:, cols] = hit[:, cols] | new
         active[:, cols] = ac & ~new & ~gone
-    # refine the hits along the field, keeping them on their rays
+    return t, hit
+
+
+def _skip_saddles(disp, oc, dc, tc, new, opts: _Trace) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(new, tc)``: the new hits where ``u`` is not distance-like dropped, and those rays moved on by
+    ``2 smax``."""
+    new_cols = new.any(dim=0).nonzero().squeeze(1)
+    ok = _distance_like(disp, oc[:, new_cols] + tc[:, new_cols].unsqueeze(-1) * dc[:, new_cols], opts.smax,
+                        opts.hit_eps)
+    bad = torch.zeros_like(new)
+    bad[:, new_cols] = new[:, new_cols] & ~ok
+    return new & ~bad, torch.where(bad, tc + 2 * opts.smax, tc)
+
+
+def _refine(disp, o: torch.Tensor, d: torch.Tensor, t: torch.Tensor, hit: torch.Tensor, opts: _Trace) -> RayHits:
+    """The batched :class:`RayHits`: each hit's normal, read ``normal_offset`` before it and facing the ray
+    origin; the hit refined along the field, kept on its ray; hits that end off the surface dropped."""
     rows_cols = hit.any(dim=0).nonzero().squeeze(1)
     points = torch.full_like(o, float("nan"))
     normals = torch.full_like(o, float("nan"))
     depth = torch.full_like(t, float("nan"))
+    hit = hit.clone()
     if rows_cols.numel():
         oc, dc, tc, hc = o[:, rows_cols], d[:, rows_cols], t[:, rows_cols], hit[:, rows_cols]
         # the field's direction a little in front of the hit: toward the surface, a stable normal
-        v = disp(oc + (tc - normal_offset).unsqueeze(-1) * dc)
+        v = disp(oc + (tc - opts.normal_offset).unsqueeze(-1) * dc)
         n = v / v.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         facing = (n * dc).sum(-1)                                   # cos of the incidence, > 0 if the surface is ahead
-        for _ in range(refine_steps):
+        for _ in range(opts.refine_steps):
             # Newton step on the signed offset along n: moving dt along the ray changes it by facing * dt
             u = disp(oc + tc.unsqueeze(-1) * dc)
             dt = (u * n).sum(-1) / facing.clamp_min(0.1)
-            tc = torch.where(hc & (facing > 0.1), tc + dt.clamp(-normal_offset, normal_offset), tc)
+            tc = torch.where(hc & (facing > 0.1), tc + dt.clamp(-opts.normal_offset, opts.normal_offset), tc)
         x = oc + tc.unsqueeze(-1) * dc
         n = torch.where(facing.unsqueeze(-1) > 0, -n, n)             # face the ray origin
         # a ray that passed near a silhouette without meeting the surface ends away from it: a miss
-        hc = hc & (disp(x).norm(dim=-1) <= max(hit_eps, smax))
+        hc = hc & (disp(x).norm(dim=-1) <= max(opts.hit_eps, opts.smax))
         hit[:, rows_cols] = hc
         nan = torch.tensor(float("nan"), device=o.device, dtype=o.dtype)
         points[:, rows_cols] = torch.where(hc.unsqueeze(-1), x, nan)
         normals[:, rows_cols] = torch.where(hc.unsqueeze(-1), n, nan)
         depth[:, rows_cols] = torch.where(hc, tc, nan)
-    out = RayHits(points, normals, hit, depth)
-    return out if batched else RayHits(*(v.squeeze(0) for v in out))
+    return RayHits(points, normals, hit, depth)
 
 
 def _distance_like(disp, x, eps: float, hit_eps: float) -> torch.Tensor:
