@@ -118,6 +118,11 @@ def test_dtype_device_and_a_preloaded_dict(expected):
     with torch.no_grad():
         z = model.encode(expected["inputs"].double())
         torch.testing.assert_close(z.float(), expected["cbn_z"], **TOL)
+    # saved from a DistributedDataParallel wrapper: every key prefixed "module."
+    wrapped = {**blob, "sn": {f"module.{k}": v for k, v in blob["sn"].items()}}
+    twin = load_official(wrapped, config("recon_cbn"), device="cpu").autoencoder
+    for (k, v), (k2, v2) in zip(model.decoder.state_dict().items(), twin.decoder.state_dict().items(), strict=True):
+        assert k == k2 and torch.equal(v.float(), v2)
     meta = load_official(*ckpt("recon_add"), device="meta")
     assert next(meta.autoencoder.parameters()).device.type == "meta"
 

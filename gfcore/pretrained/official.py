@@ -28,6 +28,9 @@ The names, by network (official -> gfcore):
   :meth:`~gfcore.models.LatentGenerator.sample`'s standard normal noise gives the official distribution.
 * critic (``models.discriminators.mlp_dis``): ``layers.{i}``, ``out`` as they are; LeakyReLU slope 0.2.
 
+State dicts saved from a ``DataParallel`` / ``DistributedDataParallel`` wrapper (every key prefixed ``module.``) are
+read as well.
+
 Usage::
 
     official = gfcore.pretrained.load_official("airplane_recon_add.pt", "airplane_recon_add.yaml")
@@ -99,8 +102,14 @@ def _read_checkpoint(checkpoint) -> tuple[dict, str]:
                          f"(keys found: {sorted(map(str, blob))}; expected 'enc', 'sn', and for a latent GAN "
                          "'gen', 'dis')")
     for key in ("enc", "sn", "gen", "dis"):
-        if key in blob and not all(isinstance(v, torch.Tensor) for v in blob[key].values()):
+        if key not in blob:
+            continue
+        if not all(isinstance(v, torch.Tensor) for v in blob[key].values()):
             raise ValueError(f"{where}: '{key}' is not a state dict of tensors")
+        state = dict(blob[key])
+        if state and all(k.startswith("module.") for k in state):   # saved from a (Distributed)DataParallel wrapper
+            state = {k[len("module."):]: v for k, v in state.items()}
+        blob[key] = state
     return blob, where
 
 
