@@ -1,7 +1,9 @@
 """The house rules of the layout: a cheap ``import gfcore``, no plotting libraries behind the tensor code, the
-import contracts of pyproject.toml, and files written only by ``train`` and ``cli``."""
+import contracts of pyproject.toml, files written only by ``train`` and ``cli``, and the README's table of
+``gfcore/`` and the package docstring in step with the tree."""
 import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -76,7 +78,7 @@ def test_import_contracts_are_kept():
 WRITERS = {"save", "savez", "savez_compressed", "write_text", "write_bytes", "to_csv", "savefig", "mkdir",
            "replace", "unlink", "rmtree"}
 ALLOWED = {
-    "gfcore/train", "gfcore/cli.py",
+    "gfcore/train", "gfcore/cli",
     "gfcore/surface/io.py",  # write_mesh: exports a mesh the caller asked for (PLY/OBJ)
     "gfcore/viz3d.py",       # to_html: the vtk.js export goes through a temporary file that it deletes
 }
@@ -107,5 +109,59 @@ def test_only_train_and_cli_write_files():
         if any(rel == a or rel.startswith(a + "/") for a in ALLOWED):
             continue
         offenders += _writes(path)
-    assert not offenders, "files written outside gfcore/train and gfcore/cli.py:\n" + "\n".join(offenders)
+    assert not offenders, "files written outside gfcore/train and gfcore/cli/:\n" + "\n".join(offenders)
     assert _writes(PACKAGE / "train" / "checkpoint.py")      # the scan does see the writers it allows
+
+
+# -- the README's table of gfcore/ and the package docstring name what the tree holds -----------------------------
+def _readme_table() -> list[str]:
+    """The names in the first column of the README's ``| module | holds |`` table (``name.py`` or ``name/``)."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    start = lines.index("| module | holds |")
+    names = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        names += re.findall(r"`([^`]+)`", line.split("|")[1])
+    return names
+
+
+def _tree() -> set[str]:
+    """The public top-level modules (``name.py``) and packages (``name/``) of ``gfcore/``."""
+    found = set()
+    for path in PACKAGE.iterdir():
+        if path.name.startswith(("_", ".")):
+            continue
+        if path.is_file() and path.suffix == ".py":
+            found.add(path.name)
+        elif path.is_dir() and (path / "__init__.py").is_file():
+            found.add(path.name + "/")
+    return found
+
+
+def test_readme_table_lists_the_package_tree():
+    listed = _readme_table()
+    assert len(listed) >= 10, listed
+    assert len(listed) == len(set(listed)), f"listed twice: {sorted({n for n in listed if listed.count(n) > 1})}"
+    stale = [n for n in listed if not ((PACKAGE / n[:-1] / "__init__.py").is_file() if n.endswith("/") else
+                                       n.endswith(".py") and (PACKAGE / n).is_file())]
+    assert not stale, f"README's gfcore table lists what gfcore/ does not hold (a package is `name/`): {stale}"
+    missing = sorted(_tree() - set(listed))
+    assert not missing, f"README's gfcore table misses {missing}"
+
+
+def test_package_docstring_names_every_top_level_module():
+    missing = sorted(n for n in _tree() if f"``{n.removesuffix('/').removesuffix('.py')}``" not in gfcore.__doc__)
+    assert not missing, f"gfcore/__init__.py's docstring does not name {missing}"
+
+
+def test_the_table_checks_fail_on_a_stale_or_missing_entry(monkeypatch):
+    """The check itself: a module renamed into a package, and a new module, are both caught."""
+    listed = _readme_table()
+    monkeypatch.setattr(sys.modules[__name__], "_readme_table",
+                        lambda: [n if n != "surface/" else "surface.py" for n in listed])
+    with pytest.raises(AssertionError, match=r"does not hold .*surface\.py"):
+        test_readme_table_lists_the_package_tree()
+    monkeypatch.setattr(sys.modules[__name__], "_readme_table", lambda: [n for n in listed if n != "fields.py"])
+    with pytest.raises(AssertionError, match=r"misses \['fields\.py'\]"):
+        test_readme_table_lists_the_package_tree()
