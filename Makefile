@@ -3,7 +3,7 @@
 #   make book       build the site into _build/html from the outputs stored in notebooks/*.ipynb
 #   make test       lint (ruff, import contracts), check .py/.ipynb pairs, run the library's tests, run every
 #                   chapter (GF_MODE=fast)
-#   make lint       only ruff and the import contracts (lint-imports; see pyproject.toml)
+#   make lint       only ruff, the import contracts (lint-imports; see pyproject.toml) and the workflows' schema
 #   make book-exec  re-execute every chapter into its .ipynb (GF_MODE from the environment), then build
 #   make book-check after make book: load every page offline in headless Chromium
 #   make bench      run every benchmark of bench/ at a small size, then write bench/results/summary.md
@@ -44,10 +44,12 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -c "import torch; print('torch', torch.__version__)"
 	@touch $(STAMP)
 
-# ruff (pyproject.toml [tool.ruff]) and the layering of the house (pyproject.toml [tool.importlinter])
+# ruff (pyproject.toml [tool.ruff]), the layering of the house (pyproject.toml [tool.importlinter]) and the GitHub
+# workflows against GitHub's workflow schema (check-jsonschema's vendored copy: offline)
 lint: venv
 	$(VENV)/bin/ruff check gfcore tests scripts bench notebooks
 	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 check-pairs: venv
 	GF_MODE=fast MPLBACKEND=Agg $(PY) scripts/check_pairs.py
