@@ -1,4 +1,4 @@
-"""``python -m gfcore train|sample|eval|mesh ...``: see :mod:`gfcore.cli`."""
+"""``python -m gfcore train|sample|eval|mesh ...`` and ``python -m gfcore --version``: see :mod:`gfcore.cli`."""
 import sys
 
 from gfcore.cli import main

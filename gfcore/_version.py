@@ -1,2 +1,2 @@
 """The version of gfcore, in a module of its own so that reading it imports nothing else."""
-__version__ = "0.1.0"
+__version__ = "0.2.0"

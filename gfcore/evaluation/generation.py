@@ -111,21 +111,20 @@ def main_eval_generation(ckpt, *, split: str = "test", emd_method: str | None = 
 
     Taught in chapter 7 (Generating new shapes).
     """
+    from gfcore.checkpoint_io import checkpoint_file, load_gan_networks
     from gfcore.data import build_dataset
-    from gfcore.train import load_latent_gan
-    from gfcore.train.checkpoint import checkpoint_file
-    from gfcore.train.gan_codes import resolve_autoencoder
+    from gfcore.pretrained.resolve import resolve_autoencoder
     from gfcore.utils import default_device
 
     device = torch.device(device) if device is not None else default_device()
     ckpt_path = checkpoint_file(ckpt)
-    gan = load_latent_gan(ckpt_path, device=device)       # raises on a missing file or a checkpoint of another kind
+    gan = load_gan_networks(ckpt_path, device=device)     # raises on a missing file or a checkpoint of another kind
     if gan.autoencoder is None:
         raise ValueError(f"{ckpt_path} is a latent GAN trained on codes passed in code: it has no auto-encoder "
                          "to decode with; use evaluate_generation(autoencoder, generator, references)")
-    name, kwargs = gan.config.dataset, dict(gan.config.dataset_kwargs or {})
-    if name is None and gan.config.autoencoder is not None:
-        _, _, data = resolve_autoencoder(gan.config.autoencoder, device="cpu")
+    name, kwargs = gan.config.get("dataset"), dict(gan.config.get("dataset_kwargs") or {})
+    if name is None and gan.config.get("autoencoder") is not None:
+        _, _, data = resolve_autoencoder(gan.config["autoencoder"], device="cpu")
         if data is not None:
             name, kwargs = data["dataset"], dict(data.get("dataset_kwargs") or {})
     if name is None:

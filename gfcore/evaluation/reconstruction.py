@@ -333,7 +333,7 @@ def main_eval(ckpt=None, *, pretrained: str | None = None, data: str | None = No
 
     Taught in chapter 6 (Measuring quality).
     """
-    from gfcore.train.checkpoint import RunDir, load_checkpoint, load_model
+    from gfcore.checkpoint_io import checkpoint_file, load_checkpoint, load_model
     from gfcore.utils import default_device
 
     if (ckpt is None) == (pretrained is None):
@@ -350,9 +350,7 @@ def main_eval(ckpt=None, *, pretrained: str | None = None, data: str | None = No
         name, source, step = card["dataset"], f"pretrained:{pretrained}", int(card["training"]["steps"])
         dataset_kwargs, default_json = card["dataset_kwargs"], Path(f"eval_{pretrained}_{split}.json")
     else:
-        ckpt_path = Path(ckpt)
-        if ckpt_path.is_dir():
-            ckpt_path = RunDir(ckpt_path).last
+        ckpt_path = checkpoint_file(ckpt)
         saved = load_checkpoint(ckpt_path)            # raises on a missing file or a checkpoint of another kind
         name, source, step = saved["config"].get("dataset"), str(ckpt_path), int(saved["step"])
         if name is None:

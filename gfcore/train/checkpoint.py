@@ -4,7 +4,9 @@ A run folder (:class:`RunDir`) holds ``config.yaml`` (the resolved config), ``me
 per log record) and ``checkpoints/last.pt`` (plus ``step_XXXXXX.pt`` with ``keep_checkpoints``). A checkpoint is
 a dict of tensors and primitive containers only (format version 1, kind ``"shapegf-autoencoder"``), so it loads
 with ``torch.load(..., weights_only=True)``; it holds the model, optimizer and EMA weights, the log, and the RNG
-states of every rank, so that a resumed run replays the uninterrupted one.
+states of every rank, so that a resumed run replays the uninterrupted one. Reading checkpoints back
+(:func:`load_checkpoint`, :func:`load_model`) lives in :mod:`gfcore.checkpoint_io`, below training and evaluation;
+the names are importable from here too.
 
 Taught in chapter 5 (The full 3D model).
 """
@@ -21,14 +23,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gfcore import checkpoint_io
 from gfcore._version import __version__
+from gfcore.checkpoint_io import FORMAT_VERSION, load_checkpoint, load_model, load_state  # noqa: F401 (re-exported)
 from gfcore.models import ShapeGF
-from gfcore.utils import default_device
 
-FORMAT_VERSION = 1
-CHECKPOINT_KIND = "shapegf-autoencoder"
-REQUIRED_KEYS = ("format_version", "kind", "gfcore_version", "step", "total_steps", "config", "model_config",
-                 "model", "optimizer", "scheduler", "ema", "rng", "sampler", "history")
+CHECKPOINT_KIND = checkpoint_io.AUTOENCODER_KIND
+REQUIRED_KEYS = checkpoint_io.AUTOENCODER_KEYS
 
 
 class RunDir:
@@ -183,55 +184,9 @@ def save_checkpoint(obj: dict, path) -> Path:
 
 
 def checkpoint_file(path) -> Path:
-    """A checkpoint file, or a run folder's ``checkpoints/last.pt``."""
-    if isinstance(path, RunDir):
-        return path.last
-    path = Path(path)
-    return RunDir(path).last if path.is_dir() else path
-
-
-def load_checkpoint(path, *, map_location="cpu") -> dict:
-    """Load and check a training checkpoint (``weights_only=True``: tensors and primitive containers only).
-
-    Args:
-        path: a checkpoint file, or a run folder / :class:`RunDir` (its ``checkpoints/last.pt``).
-        map_location: as for ``torch.load``.
-
-    Returns:
-        The checkpoint dict (keys :data:`REQUIRED_KEYS` and ``torch_version``).
-
-    Raises:
-        FileNotFoundError: no file at ``path``.
-        ValueError: not a gfcore auto-encoder checkpoint, missing keys, or another format version.
-
-    Taught in chapter 5.
-    """
-    path = checkpoint_file(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    ckpt = torch.load(path, weights_only=True, map_location=map_location)
-    if not isinstance(ckpt, dict):
-        raise ValueError(f"{path} is not a gfcore checkpoint (holds a {type(ckpt).__name__}, expected a dict)")
-    kind = ckpt.get("kind")
-    if kind != CHECKPOINT_KIND:    # before the keys: another kind of checkpoint lacks them by design
-        hint = (" (a latent GAN: load it with gfcore.train.load_latent_gan)" if kind == "shapegf-latent-gan"
-                else "")
-        raise ValueError(f"{path} holds a {kind!r} checkpoint{hint}, expected {CHECKPOINT_KIND!r}")
-    missing = [k for k in REQUIRED_KEYS if k not in ckpt]
-    if missing:
-        raise ValueError(f"{path} is not a complete gfcore checkpoint: missing keys {missing}")
-    if ckpt["format_version"] != FORMAT_VERSION:
-        raise ValueError(f"{path} has checkpoint format version {ckpt['format_version']}; this gfcore reads "
-                         f"version {FORMAT_VERSION}")
-    return ckpt
-
-
-def load_state(module: torch.nn.Module, state: dict, path, what: str) -> None:
-    """``module.load_state_dict(state)``, raising ``ValueError`` that names the file and ``what`` on a misfit."""
-    try:
-        module.load_state_dict(state)
-    except RuntimeError as e:
-        raise ValueError(f"{path}: {what} weights do not fit the model: {e}") from None
+    """A checkpoint file, or a run folder's ``checkpoints/last.pt`` (:func:`gfcore.checkpoint_io.checkpoint_file`;
+    a :class:`RunDir` means its ``last.pt`` even before the folder exists)."""
+    return path.last if isinstance(path, RunDir) else checkpoint_io.checkpoint_file(path)
 
 
 def architecture_diff(saved: dict, model: ShapeGF) -> list[str]:
@@ -243,32 +198,6 @@ def architecture_diff(saved: dict, model: ShapeGF) -> list[str]:
     keys = sorted(set(saved) | set(model.config))
     return [f"{k}: checkpoint {saved.get(k)!r}, requested {model.config.get(k)!r}" for k in keys
             if saved.get(k) != model.config.get(k)]
-
-
-def load_model(path, device=None, *, ema: bool = True) -> ShapeGF:
-    """Rebuild the trained :class:`~gfcore.models.ShapeGF` from a checkpoint, in eval mode.
-
-    Args:
-        path: a checkpoint written by :func:`~gfcore.train.train_autoencoder`, or its run folder.
-        device: where to put the model (default: CUDA when present, else CPU).
-        ema: use the EMA weights when the run kept them (``ema_decay``); ``False`` takes the raw weights.
-
-    Returns:
-        The model, in eval mode on ``device``.
-
-    Raises:
-        ValueError: an incompatible checkpoint (see :func:`load_checkpoint`), or weights that do not fit the
-            stored architecture.
-
-    Taught in chapter 5.
-    """
-    device = torch.device(device) if device is not None else default_device()
-    path = checkpoint_file(path)
-    ckpt = load_checkpoint(path, map_location="cpu")
-    model = ShapeGF.from_config(ckpt["model_config"])
-    state = ckpt["ema"] if ema and ckpt["ema"] is not None else ckpt["model"]
-    load_state(model, state, path, "model")
-    return model.to(device).eval()
 
 
 def initial_weights(source: str, model: ShapeGF) -> dict:

@@ -13,16 +13,16 @@ from pathlib import Path
 
 import torch
 
+from gfcore import checkpoint_io
 from gfcore._version import __version__
+from gfcore.checkpoint_io import FORMAT_VERSION, load_gan_checkpoint
 from gfcore.models import LatentCritic, LatentGenerator, ShapeGF
-from gfcore.train.checkpoint import FORMAT_VERSION, RunDir, checkpoint_file, load_state
+from gfcore.train.checkpoint import RunDir, checkpoint_file
 from gfcore.train.gan_config import LatentGANConfig
 
 #: the ``kind`` of a latent-GAN checkpoint (an auto-encoder checkpoint is ``"shapegf-autoencoder"``)
-CHECKPOINT_KIND = "shapegf-latent-gan"
-REQUIRED_KEYS = ("format_version", "kind", "gfcore_version", "step", "total_steps", "config",
-                 "generator_config", "critic_config", "generator", "critic", "opt_generator", "opt_critic",
-                 "latents", "autoencoder", "history")
+CHECKPOINT_KIND = checkpoint_io.LATENT_GAN_KIND
+REQUIRED_KEYS = checkpoint_io.LATENT_GAN_KEYS
 
 
 @dataclass
@@ -71,46 +71,6 @@ class LatentGANResult:
         return sample_shapes(self.autoencoder, self.generator, num_shapes, num_points, **kwargs)
 
 
-def load_gan_checkpoint(path, *, map_location="cpu") -> dict:
-    """Load and check a latent-GAN checkpoint (``weights_only=True``).
-
-    Args:
-        path: a checkpoint file, or a run folder / :class:`~gfcore.train.RunDir` (its
-            ``checkpoints/last.pt``).
-        map_location: as for ``torch.load``.
-
-    Returns:
-        The checkpoint dict (keys :data:`REQUIRED_KEYS` and ``torch_version``).
-
-    Raises:
-        FileNotFoundError: no file at ``path``.
-        ValueError: another kind of checkpoint (e.g. an auto-encoder's), another format version, missing keys.
-
-    Taught in chapter 7 (Generating new shapes).
-    """
-    path = checkpoint_file(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    ckpt = torch.load(path, weights_only=True, map_location=map_location)
-    if not isinstance(ckpt, dict):
-        raise ValueError(f"{path} is not a gfcore checkpoint (holds a {type(ckpt).__name__}, "
-                         "expected a dict)")
-    kind = ckpt.get("kind")
-    if kind != CHECKPOINT_KIND:
-        hint = ""
-        if kind == "shapegf-autoencoder":
-            hint = " (an auto-encoder: load it with gfcore.train.load_model)"
-        raise ValueError(f"{path} holds a {kind!r} checkpoint{hint}, expected a latent GAN "
-                         f"({CHECKPOINT_KIND!r})")
-    if ckpt.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path} has checkpoint format version {ckpt.get('format_version')}; this gfcore "
-                         f"reads version {FORMAT_VERSION}")
-    missing = [k for k in REQUIRED_KEYS if k not in ckpt]
-    if missing:
-        raise ValueError(f"{path} is not a complete latent-GAN checkpoint: missing keys {missing}")
-    return ckpt
-
-
 def load_latent_gan(path, device=None) -> LatentGANResult:
     """Rebuild a trained latent GAN and its frozen auto-encoder from a checkpoint, in eval mode.
 
@@ -126,25 +86,12 @@ def load_latent_gan(path, device=None) -> LatentGANResult:
 
     Taught in chapter 7 (Generating new shapes).
     """
-    from gfcore.utils import default_device
-
-    device = torch.device(device) if device is not None else default_device()
     path = checkpoint_file(path)
-    ckpt = load_gan_checkpoint(path)
-    gen = LatentGenerator.from_config(ckpt["generator_config"])
-    critic = LatentCritic.from_config(ckpt["critic_config"])
-    load_state(gen, ckpt["generator"], path, "generator")
-    load_state(critic, ckpt["critic"], path, "critic")
-    autoencoder = None
-    if ckpt["autoencoder"] is not None:
-        autoencoder = ShapeGF.from_config(ckpt["autoencoder"]["model_config"])
-        load_state(autoencoder, ckpt["autoencoder"]["state_dict"], path, "auto-encoder")
-        autoencoder = autoencoder.to(device).eval()
+    nets = checkpoint_io.load_gan_networks(path, device=device)
     out_dir = path.parent.parent if path.parent.name == "checkpoints" else None
-    return LatentGANResult(generator=gen.to(device).eval(), critic=critic.to(device).eval(),
-                           autoencoder=autoencoder, latents=ckpt["latents"].to(device),
-                           history=list(ckpt["history"]), out_dir=out_dir,
-                           config=LatentGANConfig.from_dict(ckpt["config"]), step=int(ckpt["step"]))
+    return LatentGANResult(generator=nets.generator, critic=nets.critic, autoencoder=nets.autoencoder,
+                           latents=nets.latents, history=nets.history, out_dir=out_dir,
+                           config=LatentGANConfig.from_dict(nets.config), step=nets.step)
 
 
 def checkpoint_state(*, step, total, cfg, gen, critic, opt_g, opt_c, latents, autoencoder, source,
