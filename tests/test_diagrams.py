@@ -217,3 +217,38 @@ def test_draw_unsigned_distance_into_an_axes_and_bad_input():
     for kwargs, match in (({"sigma": 0}, "sigma"), ({"level": -1}, "level"), ({"num_points": 3}, "num_points")):
         with pytest.raises(ValueError, match=match):
             diagrams.draw_unsigned_distance(**kwargs)
+
+
+# -- the auto-encoder (chapter 4) --------------------------------------------------------------------------------
+
+def test_draw_autoencoder_names_its_parts_and_the_code_flows_into_the_decoder():
+    from matplotlib.patches import FancyBboxPatch
+
+    fig = diagrams.draw_autoencoder()
+    labels = " | ".join(texts(fig))
+    for word in ("point cloud $X$", "PointNet encoder", "max over the points", "code $z$", "query point $x$",
+                 "noise level $\\sigma$", "decoder $D_\\theta(x, \\sigma, z)$", "$c = [x, z, \\sigma]$",
+                 "displacement", "training", "sampling"):
+        assert word in labels, (word, labels)
+    ax = fig.axes[0]
+
+    def box_extent(word):
+        """(x0, x1) of the box whose label starts with ``word``."""
+        (text,) = [t for t in ax.texts if t.get_text().startswith(word)]
+        x, y = text.get_position()
+        (patch,) = [p for p in ax.patches if isinstance(p, FancyBboxPatch)
+                    and p.get_extents().transformed(ax.transData.inverted()).contains(x, y)]
+        bb = patch.get_extents().transformed(ax.transData.inverted())
+        return bb.x0, bb.x1
+
+    (z_label,) = [t for t in ax.texts if t.get_text() == "$z$"]
+    arrow_x = z_label.get_position()[0] + 0.12        # the label sits 0.12 left of the vertical arrow
+    code, decoder = box_extent("code $z$"), box_extent("decoder $D")
+    assert code[0] < arrow_x < code[1] and decoder[0] < arrow_x < decoder[1], (arrow_x, code, decoder)
+    small = diagrams.draw_autoencoder(show_training=False)
+    assert "training" not in " | ".join(texts(small)) and "PointNet encoder" in " | ".join(texts(small))
+
+
+def test_draw_autoencoder_into_an_axes():
+    fig, ax = plt.subplots()
+    assert diagrams.draw_autoencoder(ax=ax) is fig and len(fig.axes) == 1

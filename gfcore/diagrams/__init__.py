@@ -9,8 +9,9 @@ Like :mod:`gfcore.viz`, this package loads matplotlib; the tensor code of ``gfco
 """
 from gfcore.diagrams._draw import COLORS, FONT, Box, arrow, box, canvas, cloud, note
 from gfcore.diagrams.annealing import draw_annealing
+from gfcore.diagrams.autoencoder import draw_autoencoder
 from gfcore.diagrams.generation import draw_generation
 from gfcore.diagrams.surface import draw_unsigned_distance
 
-__all__ = ["COLORS", "FONT", "Box", "arrow", "box", "canvas", "cloud", "note", "draw_annealing", "draw_generation",
-           "draw_unsigned_distance"]
+__all__ = ["COLORS", "FONT", "Box", "arrow", "box", "canvas", "cloud", "note", "draw_annealing", "draw_autoencoder",
+           "draw_generation", "draw_unsigned_distance"]
