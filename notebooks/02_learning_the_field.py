@@ -30,13 +30,7 @@
 #   ladder of $\sigma$s, and what that does to samples,
 # - compare the two loss weightings $\lambda(\sigma) = \sigma^2$ (NCSN) and $\sigma^3$ (the official ShapeGF code).
 #
-# **gfcore names used:** `gfcore.data.shapes2d.sample`, `gfcore.data.shapes2d.dense`,
-# `gfcore.schedule.geometric_sigmas`, `gfcore.schedule.loss_weight`, `gfcore.losses.dsm_loss`,
-# `gfcore.models.ToyScoreNet`, `gfcore.fields.smoothed_score`, `gfcore.fields.distance_to_points`,
-# `gfcore.sampling.annealed_langevin`, `gfcore.sampling.prior`, `gfcore.viz.plot_field`,
-# `gfcore.viz.evaluate_field`, `gfcore.viz.grid`, `gfcore.viz.plot_points`, `gfcore.viz.setup_axes`,
-# `gfcore.viz.loss_curve`, `gfcore.mode.choose`, `gfcore.mode.describe`, `gfcore.utils.seed_everything`,
-# `gfcore.utils.default_device`.
+# The box at the end of the chapter lists the `gfcore` functions it uses.
 
 # %% tags=["remove-output"]
 try:
@@ -64,19 +58,21 @@ if device.type == "cpu":
 print(gfcore.mode.describe())
 
 # %% [markdown]
-# All sizes of this chapter come from one cell. `GF_MODE=fast` (what CI runs on a CPU, in a few minutes) and
-# `GF_MODE=full` (the default on a GPU; the stored outputs took about 25 minutes on a busy two-core CPU) run the
-# same code.
+# All sizes of this chapter come from one cell. `GF_MODE=fast` (what CI runs, about two minutes on a two-core CPU;
+# the outputs on this page come from it) and `GF_MODE=full` (the default on a GPU; about half an hour on a two-core
+# CPU, estimated from its step counts) run the same code. `GF_MODE=paper` runs the full sizes: this 2D chapter has
+# no paper-scale setting.
 
 # %%
 NUM_POINTS = gfcore.mode.choose(fast=1024, full=2048)  # points on the star: the training data
 HIDDEN = gfcore.mode.choose(fast=64, full=128)         # width of ToyScoreNet's hidden layers
 TRAIN_STEPS = gfcore.mode.choose(fast=1500, full=3000)  # Adam steps per network
-BATCH, POINTS_PER_ITEM = 32, gfcore.mode.choose(fast=64, full=128)  # 32 noisy copies x points per copy
+BATCH, POINTS_PER_ITEM = 32, gfcore.mode.choose(fast=32, full=128)  # 32 noisy copies x points per copy
 LEARNING_RATE = 5e-3
 NUM_QUERIES = gfcore.mode.choose(fast=4000, full=16000)  # queries for the agreement tables
 RESOLUTION = gfcore.mode.choose(fast=20, full=28)        # field plots: RESOLUTION x RESOLUTION grid
 SEEDS = [0, 1, 2]            # one sigma or a ladder: three networks of each kind, one per seed
+STAR_NETWORKS = gfcore.mode.choose(fast=1, full=3)   # exercise 2.4: one-sigma networks trained on the star
 WIDE_BOUND = 3.0             # ... started from the broad box [-3, 3]^2, twice the official prior's
 NUM_SAMPLES = gfcore.mode.choose(fast=1000, full=2000)     # points each of those networks samples
 SAMPLER_STEPS = 96           # Langevin steps for every sampler of that comparison (16 per level of the ladder)
@@ -271,7 +267,7 @@ for s, (c_near, c_far) in table.items():
 # whose training points do reach it.
 #
 # The star hides the difference: nearly every point of the box is close to some part of its outline, and
-# networks trained on it at $\sigma_L$ alone happen to point inward almost everywhere (exercise 2). The **spiral** does
+# networks trained on it at $\sigma_L$ alone happen to point inward almost everywhere (exercise 2.4). The **spiral** does
 # not: its arms enclose empty channels, and a broad box around it is mostly far from the outline. We train, on the
 # spiral and with the same recipe, three networks on the ladder and three on $\sigma_L = 0.05$ alone (seeds 0, 1,
 # 2: what a network does where it was never trained depends on its initialisation), and compare them at the
@@ -384,12 +380,14 @@ plt.show()
 # better fit (the higher cosine): they spend all their capacity on that one level, while a ladder network shares
 # its capacity with five others. **Far from the spiral** no network knows the $\sigma_L$ field well, since no
 # $\sigma_L$ training point lands there, but the two kinds fail differently. The ladder networks point the right
-# way practically everywhere, in every seed, and get the field's strength wrong by about 60% (the relative
-# error): the same weights serve the large levels, whose training points do reach the far region (at $\sigma_1$
-# their field there is within a few percent of the closed form, the last line), and that carries over to
-# $\sigma_L$. What a one-$\sigma$ network does far away is an extrapolation that no loss term checked, and it
-# changes from seed to seed: in this run it points the wrong way over a tenth to nearly half of the far region,
-# and its typical error there is larger than the field itself (a relative error above 1).
+# way practically everywhere, in every seed, though they get the field's strength wrong by a large fraction (the
+# relative error): the same weights serve the large levels, whose training points do reach the far region (at
+# $\sigma_1$ their field there is within about ten percent of the closed form, the last line), and that carries
+# over to $\sigma_L$. What a one-$\sigma$ network does far away is an extrapolation that no loss term checked, and
+# it changes from seed to seed: the share of the far region where it points the wrong way varies widely between
+# seeds (the wrong-way column). The relative error, which also counts the field's strength, is large for both
+# kinds: far from the shape neither knows how strong the $\sigma_L$ field is, only the ladder reliably knows where
+# it points.
 #
 # Figure 2.3 shows the seed whose one-$\sigma$ network points the wrong way most. The top row colours each place
 # by the angle between the network's field and the closed form's: the one-$\sigma$ network has wide regions
@@ -399,8 +397,8 @@ plt.show()
 # a region where it leads away. The ladder network's field is far off only inside the spiral, where its small
 # levels are least accurate, and it loses no sample, annealed or not (the last column of the table): here it is
 # the field that rescues the samples; chapter 3 shows what the annealing adds. The price of sharing shows in the
-# samples too: the ladder network's are fuzzier at the inner turn, while those of the one-$\sigma$ network that
-# do arrive are sharper.
+# samples too: the ladder network's are fuzzier, and in the inner turns they spill into the space between the
+# arms, while those of the one-$\sigma$ network that do arrive are sharper.
 #
 # So the ladder's large levels do two jobs: they are learned accurately where a sampler starts (far away, at
 # large $\sigma$), and they keep the whole network's field pointing toward the shape where the small levels were
@@ -445,7 +443,7 @@ plt.show()
 # optimiser then spends its effort on the coarse field, and the fine levels, which decide how sharp the final
 # samples are, learn more slowly. For a large network trained for days (the paper's setting) this matters less;
 # for our small CPU budget it matters, which
-# is why this chapter trains with `"ncsn"`. Exercise 1 measures the difference.
+# is why this chapter trains with `"ncsn"`. Exercise 2.3 measures the difference.
 #
 # ## Summary
 #
@@ -463,22 +461,126 @@ plt.show()
 #
 # ## Exercises
 #
-# 1. Retrain with `train(sigmas, weighting="shapegf")`. *Check:* the near-shape cosine at the smallest
-#    $\sigma$ in the agreement table drops, while the largest levels stay near 1.
-# 2. Rerun the one-sigma comparison on the star: in its first cell, sample `"star"` instead of `"spiral"` for
-#    both `spiral` and `spiral_outline`. *Check:* the one-$\sigma$ networks now point the wrong way almost nowhere
-#    and lose no samples; the star, with no empty space enclosed by its outline, forgives the extrapolation.
-# 3. Extend the ladder down to $\sigma_L = 0.01$ (`geometric_sigmas(1.0, 0.01, 10)`). *Check:* the near cosine at
-#    the new smallest levels is much lower; doubling `TRAIN_STEPS` and `HIDDEN` recovers part of it.
-# 4. Show that with $\lambda = \sigma^2$ the floor at level $\sigma$ is
-#    $\tfrac12\,\mathbb E\lVert x - \mathbb E[x \mid \tilde x]\rVert^2/\sigma^2$, and that for $\sigma$ much larger than
-#    the shape ($\mathbb E[x \mid \tilde x] \approx \bar x$, the centroid) $\sigma^2$ times the floor tends to
-#    $\tfrac12\,\mathbb E\lVert x - \bar x\rVert^2$. *Check:* for $\sigma = 1, 3, 10$ compare
-#    `s**2 * gfcore.losses.dsm_loss(closed_form, batch, torch.tensor([s]), weighting="ncsn").mean()` with
-#    `0.5 * (points - points.mean(0)).square().sum(-1).mean()`.
+# Four exercises, two short checks of the theory and two small experiments. Each says what you should observe
+# (*Check*); its worked solution is folded under it (click to open), runs when the chapter runs, and the chapter's
+# last cell asserts what each solution finds.
+#
+# **Exercise 2.1** (the minimiser of the DSM loss). Multiply the closed-form field by a constant $c$ and evaluate
+# the DSM loss {eq}`eq-dsm` of $c\,\nabla_x \log A_\sigma$ on one batch of noisy points, for each level. *Check:* the
+# loss is a parabola in $c$ whose minimum sits at $c = 1$: of all multiples of the true field, the loss prefers
+# the field itself, although its value at $c = 1$ is far from zero.
+#
+# :::{dropdown} Solution 2.1
+# With $s = \nabla_x \log A_\sigma(\tilde x)$ and target $t = (x - \tilde x)/\sigma^2$, the loss
+# $\tfrac12\mathbb E\lVert c\,s - t\rVert^2$ is quadratic in $c$ and minimal at
+# $c^\star = \mathbb E[s\cdot t] / \mathbb E[s \cdot s]$. Given $\tilde x$, the average of the target over the clean
+# points that could have produced it is $\mathbb E[t \mid \tilde x] = (\mathbb E[x\mid\tilde x] - \tilde x)/\sigma^2$,
+# and $\mathbb E[x \mid \tilde x] = \sum_i w_i(\tilde x)\, x_i$ is the attention-weighted mean of chapter 1: the
+# average target *is* the closed-form score, so $\mathbb E[s\cdot t] = \mathbb E[s\cdot s]$ and $c^\star = 1$. On a
+# finite batch $c^\star$ is 1 up to sampling noise. The cell below fixes one batch and one draw of the noise per
+# level (a seeded generator), and prints the loss for five values of $c$ and $c^\star$ computed from the formula.
+# :::
+
+# %% tags=["hide-cell"]
+sol1_generator = torch.Generator(device=device).manual_seed(1)
+scales = [0.5, 0.75, 1.0, 1.25, 1.5]
+sol1_best, sol1_cstar = {}, {}
+print(f"{'sigma':>7} | " + " | ".join(f"c = {c:4}" for c in scales) + f" | {'c*':>6}")
+for s in sigmas.tolist():
+    clean = points[torch.randint(len(points), (256, POINTS_PER_ITEM), device=device, generator=sol1_generator)]
+    eps = torch.randn(clean.shape, device=device, generator=sol1_generator)
+    noisy = clean + s * eps
+    field = closed_form(noisy, s)
+    target = -eps / s                                         # = (clean - noisy) / s^2
+    losses = [(0.5 * s**2 * (c * field - target).square().sum(-1).mean()).item() for c in scales]  # lambda = s^2
+    sol1_cstar[s] = ((field * target).sum() / (field * field).sum()).item()
+    sol1_best[s] = scales[losses.index(min(losses))]
+    print(f"{s:7.3f} | " + " | ".join(f"{v:8.4f}" for v in losses) + f" | {sol1_cstar[s]:6.3f}")
+
+# %% [markdown]
+# **Exercise 2.2** (the floor far out). Show that with $\lambda = \sigma^2$ the floor at level $\sigma$ is
+# $\tfrac12\,\mathbb E\lVert x - \mathbb E[x \mid \tilde x]\rVert^2/\sigma^2$, and that for $\sigma$ much larger than
+# the shape ($\mathbb E[x \mid \tilde x] \approx \bar x$, the centroid) $\sigma^2$ times the floor tends to
+# $\tfrac12\,\mathbb E\lVert x - \bar x\rVert^2$, half the spread of the points. *Check:* for $\sigma = 1, 3, 10$
+# compare `s**2 * gfcore.losses.dsm_loss(closed_form, batch, torch.tensor([s]), weighting="ncsn").mean()` with
+# `0.5 * (points - points.mean(0)).square().sum(-1).mean()`; the ratio tends to 1.
+#
+# :::{dropdown} Solution 2.2
+# The closed form is $s = (\mathbb E[x\mid\tilde x] - \tilde x)/\sigma^2$ (solution 2.1), so
+# $s - t = (\mathbb E[x \mid \tilde x] - x)/\sigma^2$ and the weighted loss is
+# $\tfrac12\,\sigma^2\,\mathbb E\lVert s - t\rVert^2 = \tfrac12\,\mathbb E\lVert x - \mathbb E[x\mid\tilde x]\rVert^2/\sigma^2$:
+# how far a clean point lies from the best guess of it given its noisy copy. When $\sigma$ is much larger than the
+# shape, a noisy copy says almost nothing about which point it came from, the softmax weights are uniform
+# (exercise 1.1) and the best guess is the centroid. At $\sigma = 1$, the size of the star, the noisy point still
+# tells a little, and the floor is below the limit.
+# :::
+
+# %% tags=["hide-cell"]
+half_spread = (0.5 * (points - points.mean(0)).square().sum(-1).mean()).item()
+sol2_ratio = {}
+with torch.no_grad():
+    for s in [1.0, 3.0, 10.0]:
+        batch = points[torch.randint(len(points), (256, POINTS_PER_ITEM), device=device)]
+        scaled_floor = s**2 * gfcore.losses.dsm_loss(closed_form, batch, torch.tensor([s], device=device),
+                                                     weighting="ncsn").mean().item()
+        sol2_ratio[s] = scaled_floor / half_spread
+        print(f"sigma = {s:4}: sigma^2 * floor = {scaled_floor:.4f}, half the spread = {half_spread:.4f}, "
+              f"ratio {sol2_ratio[s]:.3f}")
+
+# %% [markdown]
+# **Exercise 2.3** (ShapeGF's weighting). Retrain the star's network with `train(sigmas, weighting="shapegf")`
+# and compare its near-shape agreement with the NCSN-weighted network's, level by level. *Check:* the near cosine
+# at the smallest $\sigma$ drops, while the largest levels stay near 1.
+#
+# :::{dropdown} Solution 2.3
+# Same data, steps and seed; only $\lambda(\sigma)$ changes, from $\sigma^2$ to $\sigma^3$. Relative to NCSN the
+# official weighting multiplies each level's share by $\sigma$, so the finest level ($\sigma_L = 0.05$) counts
+# twenty times less than the coarsest; with a fixed budget of steps the optimiser fits the coarse field and leaves
+# the fine one behind. The table below uses the same near-shape queries for both networks.
+# :::
+
+# %% tags=["hide-cell"]
+net_shapegf = train(sigmas, weighting="shapegf")[0]
+sol3 = {}
+print(f"{'sigma':>7} | {'near cosine, sigma^2':>20} | {'near cosine, sigma^3':>20}")
+for s in sigmas.tolist():
+    x = near_queries(s)
+    sol3[s] = (agreement(net, s, x)[0], agreement(net_shapegf, s, x)[0])
+    print(f"{s:7.3f} | {sol3[s][0]:20.3f} | {sol3[s][1]:20.3f}")
+
+# %% [markdown]
+# **Exercise 2.4** (the star forgives). Rerun the one-sigma comparison on the star: train networks on the star at
+# $\sigma_L$ alone and measure, as for the spiral, where they point the wrong way far from the shape and how many
+# samples they lose. *Check:* they point the wrong way almost nowhere and lose (almost) no samples; the star,
+# with no empty space enclosed by its outline, forgives the extrapolation.
+#
+# :::{dropdown} Solution 2.4
+# The measures of the spiral section, with the star's closed-form field and outline in place of the spiral's:
+# far queries are points of the broad box $[-3, 3]^2$ at least $0.4$ from the star, and `NUM_SAMPLES` samples start
+# uniformly in that box and take 96 Langevin steps at $\sigma_L$. Every direction from far away leads toward the
+# star, and a network that extrapolates "inward" is right there; on the spiral, "inward" is wrong in the empty
+# channels between the arms. The cell trains `STAR_NETWORKS` networks, starting with the seeds whose one-sigma
+# networks lost the most samples on the spiral (in fast mode only the worst seed; in full mode all three).
+# :::
+
+# %% tags=["hide-cell"]
+star_far = wide[gfcore.fields.distance_to_points(wide, dense) > 0.4]
+star_seeds = sorted(SEEDS, key=lambda seed: -comparison["one sigma", seed]["lost"])[:STAR_NETWORKS]
+sol4 = {}
+for seed in star_seeds:
+    model = train(sigmas[-1:], seed=seed)[0]
+    with torch.no_grad():
+        cos = torch.nn.functional.cosine_similarity(model(star_far, s_min), closed_form(star_far, s_min), dim=-1)
+    ends = gfcore.sampling.annealed_langevin(halt_far(model), x_start, sigmas[-1:], steps_per_sigma=SAMPLER_STEPS)
+    far_end = gfcore.fields.distance_to_points(ends.reshape(-1, 2).clamp(-1e3, 1e3), dense) > 0.3
+    sol4[seed] = {"wrong way": (cos < 0.5).float().mean().item(), "lost": far_end.float().mean().item()}
+    print(f"one sigma on the star, seed {seed}: far, wrong way {sol4[seed]['wrong way']:.1%} of {len(star_far)} "
+          f"queries; samples lost {sol4[seed]['lost']:.1%}  (on the spiral: "
+          f"{comparison['one sigma', seed]['wrong way']:.1%} and {comparison['one sigma', seed]['lost']:.1%})")
 
 # %%
-# The science this chapter showed; nbval fails the build if it stops being true.
+# The science this chapter showed, and what each exercise's solution found; nbval fails the build if it stops
+# being true.
 near = {s: c for s, (c, _) in table.items()}
 assert gap_closed > 0.5, gap_closed                                   # training closed most of the gap to the floor
 assert all(c > 0.9 for s, c in near.items() if s > 0.25), near        # coarse levels: learned field = closed form
@@ -495,13 +597,31 @@ mean_near = {kind: sum(r["near cosine"] for r in rows) / len(rows) for kind, row
 assert mean_near["one"] > mean_near["ladder"], mean_near             # the price: one sigma fits its level better
 assert per_level["ncsn"][-1] > per_level["ncsn"][0], per_level          # sigma^2: the finest level weighs most ...
 assert per_level["shapegf"][-1] < per_level["shapegf"][0], per_level    # ... sigma^3: it weighs least
+# 2.1: of all multiples c of the closed-form field, the DSM loss prefers c = 1, at every level
+assert all(c == 1.0 for c in sol1_best.values()), sol1_best
+assert all(abs(c - 1) < 0.05 for c in sol1_cstar.values()), sol1_cstar
+# 2.2: sigma^2 times the floor tends to half the spread of the points; at sigma = 1 it is below it
+assert abs(sol2_ratio[10.0] - 1) < 0.03 and sol2_ratio[1.0] < sol2_ratio[3.0] < 1.03, sol2_ratio
+# 2.3: sigma^3 weighting: the finest level is learned worse, the coarsest as well
+assert sol3[s_min][1] < sol3[s_min][0], sol3
+assert sol3[s_max][1] > 0.98 and sol3[s_max][0] > 0.98, sol3
+# 2.4: on the star, the one-sigma networks point home far away and lose no samples
+assert max(r["wrong way"] for r in sol4.values()) < 0.02, sol4
+assert max(r["lost"] for r in sol4.values()) < 0.01, sol4
 print("chapter 2 checks passed")
 
 # %% [markdown]
-# **gfcore names used:** `gfcore.data.shapes2d.sample`, `gfcore.data.shapes2d.dense`,
-# `gfcore.schedule.geometric_sigmas`, `gfcore.schedule.loss_weight`, `gfcore.losses.dsm_loss`,
-# `gfcore.models.ToyScoreNet`, `gfcore.fields.smoothed_score`, `gfcore.fields.distance_to_points`,
-# `gfcore.sampling.annealed_langevin`, `gfcore.sampling.prior`, `gfcore.viz.plot_field`,
-# `gfcore.viz.evaluate_field`, `gfcore.viz.grid`, `gfcore.viz.plot_points`, `gfcore.viz.setup_axes`,
-# `gfcore.viz.loss_curve`, `gfcore.utils.seed_everything`, `gfcore.utils.default_device`, `gfcore.mode.choose`,
-# `gfcore.mode.describe`.
+# :::{admonition} You can now
+# :class: tip
+# - explain why denoising score matching {eq}`eq-dsm` learns the score without knowing it, and compute its floor;
+# - train a noise-conditional network on a 2D shape with a plain Adam loop and the multi-sigma loss
+#   {eq}`eq-multi-sigma-dsm`;
+# - judge a learned field against the closed form, near the shape and far from it, level by level;
+# - say why a ladder of $\sigma$s matters far from the shape, and what the weighting $\lambda(\sigma)$ trades off.
+#
+# **In the library:** `gfcore.losses.dsm_loss`, `gfcore.schedule` (`geometric_sigmas`, `loss_weight`),
+# `gfcore.models.ToyScoreNet`, `gfcore.fields` (`smoothed_score`, `distance_to_points`), `gfcore.sampling`
+# (`annealed_langevin`, `prior`), `gfcore.data.shapes2d` (`sample`, `dense`), `gfcore.viz` (`plot_field`,
+# `evaluate_field`, `grid`, `plot_points`, `setup_axes`, `loss_curve`), `gfcore.mode` (`choose`, `describe`),
+# `gfcore.utils` (`seed_everything`, `default_device`).
+# :::
