@@ -7,6 +7,9 @@
 #   make book-exec  re-execute every chapter into its .ipynb (GF_MODE from the environment), then build
 #   make book-check after make book: load every page offline in headless Chromium
 #   make bench      run every benchmark of bench/ at a small size, then write bench/results/summary.md
+#   make gpu-check  on a GPU machine: the CUDA tests, every preset, the shipped models and the benchmarks in about
+#                   8 minutes (scripts/gpu_check.py); results in bench/results/gpu_check_<card>.json
+#   make colab-check every chapter executed from an empty folder in a fresh venv holding only Colab's packages
 #   make venv       only create/update .venv
 #   make clean      remove build outputs;  make distclean  also removes .venv
 
@@ -122,6 +125,18 @@ bench: venv
 	  $(PY) bench/$$name.py "$$@" --device $$dev --out $(BENCH_OUT)/$${name}_$$dev.json; \
 	done
 	$(PY) bench/summary.py --results $(BENCH_OUT) --out bench/results/summary.md --note "$(BENCH_NOTE)"
+
+# One prepared script for a GPU machine (exits 2 without CUDA; `--dry-run` runs the same steps on the CPU, tested by
+# tests/test_gpu_check.py). Commit bench/results/gpu_check_<card>.json and the benchmarks' JSON it writes.
+.PHONY: gpu-check
+gpu-check: venv
+	$(PY) scripts/gpu_check.py $(GPU_CHECK_FLAGS)
+
+# Every chapter from an empty folder in a fresh venv with only Colab's preinstalled packages, its install cell
+# pointed at this clone (scripts/colab_check.py; about half an hour on a 2-core CPU; not part of CI).
+.PHONY: colab-check
+colab-check: venv
+	$(PY) scripts/colab_check.py $(COLAB_CHECK_FLAGS)
 
 clean:
 	rm -rf _build .pytest_cache
