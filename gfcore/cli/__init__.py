@@ -12,6 +12,7 @@
     python -m gfcore mesh (--ckpt runs/airplane | --pretrained shapes3d | --gan runs/airplane-gan)
                           --out shape.ply [--input cloud.npy | --dataset-index 0 [--split test]] [--sigma 0.05]
                           [--num-support 2048] [--resolution 128] [--raw]
+    python -m gfcore sample|eval|mesh --official airplane_recon_add.pt --official-config airplane_recon_add.yaml ...
 
 One module per command: :mod:`~gfcore.cli.train` loads a YAML preset into :class:`gfcore.train.AutoEncoderConfig`
 (or, for a preset with ``stage: gan``, :class:`gfcore.train.LatentGANConfig`; unknown keys are an error), applies
@@ -23,7 +24,10 @@ writes a ``(B, num_points, d)`` ``.npy`` in the normalised space (``--raw``: the
 auto-encoding only). :mod:`~gfcore.cli.eval` scores an auto-encoder under the official protocol
 (:func:`gfcore.evaluation.main_eval`) or a latent GAN, and writes the JSON record. :mod:`~gfcore.cli.mesh`
 extracts the surface of one shape (:func:`gfcore.surface.mesh_from_model`) as PLY or OBJ.
-:mod:`~gfcore.cli.common` holds what they share.
+With ``--official CKPT --official-config YAML`` (:mod:`~gfcore.cli.official`), ``sample``, ``eval`` and ``mesh``
+use a checkpoint of the official ShapeGF code (:func:`gfcore.pretrained.load_official`) as a native model: a
+latent GAN generates (``sample``) or is scored by the generation table (``eval``), an auto-encoder reconstructs
+the ShapeNet data its config names. :mod:`~gfcore.cli.common` holds what the commands share.
 
 Failures: every known failure (a bad argument or config key, a missing or malformed data folder, an unreadable,
 truncated, unsafe or incompatible checkpoint, a CUDA device on a machine without one, a loss that became NaN)

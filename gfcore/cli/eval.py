@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gfcore.cli import official
 from gfcore.cli.common import CLIError, checkpoint_kind, checkpoint_path, resolve_device
 
 
@@ -22,6 +23,7 @@ def add_parser(sub, parents) -> None:
     src.add_argument("--ckpt", help="auto-encoder or latent-GAN checkpoint, or its run folder")
     src.add_argument("--pretrained", metavar="NAME",
                      help="a shipped auto-encoder (gfcore.pretrained: shapes3d, digits2d) on its card's data set")
+    official.add_arguments(e, src)
     e.add_argument("--split", default=None, choices=("train", "val", "test"),
                    help="split (default: val for an auto-encoder, as the official code; test for a latent GAN)")
     e.add_argument("--data", default=None, metavar="ROOT", help="replace the data root (shapenet)")
@@ -63,6 +65,8 @@ def run(args) -> int:
         raise CLIError(f"--refine-steps must be >= 0, got {args.refine_steps}")
     common = dict(emd_method=emd_method, num_shapes=args.num_shapes, num_points=args.num_points,
                   batch_size=args.batch_size, out_json=args.out, disable=args.no_progress)
+    if official.check_arguments(args):
+        return write_record(official.evaluate(args, resolve_device(args.device)))
     if args.pretrained is not None:
         device = resolve_device(args.device)
         args.split = args.split or "val"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gfcore.cli import official
 from gfcore.cli.common import CLIError, checkpoint_path, resolve_device
 
 
@@ -20,6 +21,7 @@ def add_parser(sub, parents) -> None:
     m.add_argument("--ckpt", default=None, help="auto-encoder checkpoint, or its run folder")
     m.add_argument("--pretrained", default=None, metavar="NAME", help="a shipped model (gfcore.pretrained)")
     m.add_argument("--gan", default=None, metavar="CKPT", help="latent-GAN checkpoint: mesh a generated shape")
+    official.add_arguments(m)
     m.add_argument("--out", required=True, help="output mesh, .ply or .obj")
     m.add_argument("--input", default=None, metavar="NPY", help="an (N, 3) cloud to encode (normalised first)")
     m.add_argument("--dataset-index", type=int, default=0, help="item of the model's data set (default 0)")
@@ -87,7 +89,14 @@ def mesh_source(args, device):
             raise CLIError(f"{args.gan} was trained on codes passed in code: it has no auto-encoder to mesh with")
         z = generated_code(result.generator, result.config.noise_dim, args.seed, device)
         return result.autoencoder, None, z, None, None
-    if args.pretrained:
+    if args.official:
+        models = official.load(args, device)
+        model = models.autoencoder
+        if args.input:          # the official data are normalised per shape by their bounding box
+            dataset, kwargs = None, {"normalize": "shape_bbox"}
+        else:
+            dataset, kwargs = official.dataset_of(models.config)
+    elif args.pretrained:
         import gfcore.pretrained
 
         model = gfcore.pretrained.load(args.pretrained, device=device)
@@ -110,8 +119,9 @@ def run(args) -> int:
     from gfcore import surface
     from gfcore.data.normalize import denormalize
 
-    if sum(bool(v) for v in (args.ckpt, args.pretrained, args.gan)) != 1:
-        raise CLIError("give exactly one of --ckpt, --pretrained and --gan")
+    official.check_arguments(args)
+    if sum(bool(v) for v in (args.ckpt, args.pretrained, args.gan, args.official)) != 1:
+        raise CLIError("give exactly one of --ckpt, --pretrained, --gan and --official")
     if args.gan and (args.input or args.raw):
         raise CLIError("--input and --raw apply to encoded shapes; --gan generates a new one")
     if args.num_support < 0:

@@ -47,6 +47,8 @@ from pathlib import Path
 
 import torch
 
+from gfcore.checkpoint_io import CheckpointError, read_checkpoint
+
 #: official decoder types and the gfcore ``block`` each is
 DECODER_TYPES = {"models.decoders.resnet_add": "add", "models.decoders.resnet_cbn": "cbn"}
 ENCODER_TYPES = ("models.encoders.l3dp_encoder",)
@@ -87,10 +89,9 @@ def _read_checkpoint(checkpoint) -> tuple[dict, str]:
             raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
         where = str(path)
         try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:   # torch raises UnpicklingError, RuntimeError, EOFError, ... for foreign files
-            raise ValueError(f"{where} is not an official ShapeGF checkpoint: torch.load(weights_only=True) "
-                             f"failed: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+            blob = read_checkpoint(path, map_location="cpu")      # torch.load(weights_only=True), errors made clear
+        except CheckpointError as err:
+            raise CheckpointError(f"not an official ShapeGF checkpoint: {err}") from None
     if not isinstance(blob, dict):
         raise ValueError(f"{where} is not an official ShapeGF checkpoint: it holds a {type(blob).__name__}, "
                          "expected a dict with the state dicts 'enc' and 'sn'")
