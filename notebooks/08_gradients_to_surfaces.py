@@ -21,32 +21,15 @@
 # extraction; this chapter builds it from the field alone, first on the closed-form field of a real scanned mesh
 # (where the truth is known and every number can be checked), then on the learned field of the shipped 3D model.
 #
-# In this chapter you will
-#
-# - read an **unsigned distance** off the field, $u(x) = \sigma^2 |s(x, \sigma)|$, and see where it is right,
-#   biased and wrong,
-# - **ray cast** the surface by sphere tracing with $u$: depth and normal images with no mesh at all,
-# - extract a mesh by **marching cubes** at a small level of $u$, meet the **double surface**, and remove it,
-# - provoke the two failure cases on purpose (a point between two parts where the gradient vanishes; a thin
-#   plate) and see what helps,
-# - do the same with the learned field of the shipped model on held-out shapes, against the closed-form field of
-#   the same input cloud, and choose $\sigma$ for each.
-#
-# **gfcore names used:** `gfcore.surface.unsigned_distance`, `gfcore.surface.raycast`,
-# `gfcore.surface.render_depth`, `gfcore.surface.camera_rays`, `gfcore.surface.marching_cubes`,
-# `gfcore.surface.unsigned_distance_grid`, `gfcore.surface.mesh_from_grid`, `gfcore.surface.project_to_surface`,
-# `gfcore.surface.to_polydata`, `gfcore.fields.smoothed_score`,
-# `gfcore.fields.distance_to_points`, `gfcore.metrics.chamfer_distance`, `gfcore.data.bundled_mesh`,
-# `gfcore.data.sample_mesh`, `gfcore.data.normalize.shape_bbox`, `gfcore.data.meshes.triangle_areas`,
-# `gfcore.data.build_dataset`, `gfcore.pretrained.load`, `gfcore.pretrained.card`,
-# `gfcore.models.ShapeGF` (`encode`, `score_fn`, `decode`), `gfcore.viz3d.render_meshes`,
-# `gfcore.viz3d.render_clouds`, `gfcore.viz3d.interactive_meshes`, `gfcore.viz3d.show_image`.
+# In this chapter you will read an unsigned distance off the field, ray cast and mesh a surface with it, meet the
+# double surface and the points where the gradient vanishes (and remedy them), and do the same with the learned
+# field of the shipped 3D model, against the closed-form field of the same input cloud.
 
 # %% tags=["remove-output"]
 try:
     import gfcore
 except ImportError:  # on Colab: install the library from the book's repository (Colab's torch is kept)
-    # %pip install -q "gfcore @ git+https://github.com/gfbook/gfbook"
+    # %pip install -q "gfcore[viz3d,data] @ git+https://github.com/gfbook/gfbook"
     import gfcore
 
 # %%
@@ -60,6 +43,7 @@ import pymeshfix  # closes the holes of the bunny scan (it ships the scan, too)
 import torch
 
 import gfcore.data
+import gfcore.diagrams
 import gfcore.fields
 import gfcore.metrics
 import gfcore.pretrained
@@ -71,16 +55,20 @@ device = gfcore.utils.default_device()
 print(gfcore.mode.describe())
 
 # %% [markdown]
-# All sizes of this chapter come from one cell; `GF_MODE=fast` and `GF_MODE=full` run the same code.
+# All sizes of this chapter come from one cell; every mode runs the same code. `GF_MODE=fast` (CI) takes about a
+# minute and a half on a two-core CPU; `GF_MODE=full` samples the bunny more densely, meshes on a finer grid and the
+# learned field on one shape of each of the six categories (estimated from the fast run's timings: about 10 minutes
+# on the same CPU); `GF_MODE=paper` uses the sizes of a publication figure (50,000 points, a $160^3$ grid,
+# $256^2$-pixel images), for a GPU (an estimate, not measured: a few minutes).
 
 # %%
-NUM_POINTS = gfcore.mode.choose(fast=8000, full=50000)   # points sampled on the bunny: the closed-form field
-SIGMA = gfcore.mode.choose(fast=0.04, full=0.025)         # its width; above the point spacing (see below)
-GRID = gfcore.mode.choose(fast=64, full=160)              # marching-cubes grid points per axis on [-1.1, 1.1]
-IMAGE = gfcore.mode.choose(fast=64, full=256)             # pixels per side of the ray-cast images
-SLICE = gfcore.mode.choose(fast=96, full=256)             # pixels per side of the distance slices
-NUM_EVAL = gfcore.mode.choose(fast=5000, full=20000)      # surface samples behind every mesh-to-mesh Chamfer
-NUM_LEARNED = gfcore.mode.choose(fast=3, full=6)          # held-out shapes for the learned field (one per category)
+NUM_POINTS = gfcore.mode.choose(fast=8000, full=20000, paper=50000)   # points on the bunny: the closed-form field
+SIGMA = gfcore.mode.choose(fast=0.04, full=0.03, paper=0.025)         # its width; above the point spacing (below)
+GRID = gfcore.mode.choose(fast=64, full=96, paper=160)                # marching-cubes grid points per axis
+IMAGE = gfcore.mode.choose(fast=64, full=128, paper=256)              # pixels per side of the ray-cast images
+SLICE = gfcore.mode.choose(fast=96, full=160, paper=256)              # pixels per side of the distance slices
+NUM_EVAL = gfcore.mode.choose(fast=5000, full=10000, paper=20000)     # surface samples behind each mesh Chamfer
+NUM_LEARNED = gfcore.mode.choose(fast=3, full=6)                      # held-out shapes, one per category
 SIGMAS_LEARNED = (0.03, 0.05, 0.08)                       # the levels at which both fields of those shapes are meshed
 BOUNDS = 1.1                                              # the box [-1.1, 1.1]^3 around every normalised shape
 
@@ -98,7 +86,7 @@ BOUNDS = 1.1                                              # the box [-1.1, 1.1]^
 #
 # When the surface is flat at the scale $\sigma$ and the points are dense, the weights are a Gaussian bump around
 # the foot of the perpendicular from $x$, and its mean *is* that foot point. So the length of the displacement is
-# the distance to the surface, an **unsigned distance** (no inside or outside):
+# the distance to the surface, an **unsigned distance** (no inside or outside; Figure 8.1):
 #
 # $$
 # u(x) \;=\; \sigma^2\, |s(x, \sigma)| \;\approx\; \operatorname{dist}(x, S), \qquad
@@ -119,6 +107,20 @@ BOUNDS = 1.1                                              # the box [-1.1, 1.1]^
 # unit area) wanders by about $1/\sqrt{2\pi\rho}$, the point spacing, whatever $\sigma$ is. All of this is in
 # `gfcore.surface.unsigned_distance`, which only needs a score callable. Its body, and that of the helper that
 # computes {eq}`eq-ch8-displacement` in chunks of query points (the docstrings are left out):
+
+# %%
+fig = gfcore.diagrams.draw_unsigned_distance()
+fig.suptitle("Figure 8.1 - the unsigned distance read off the closed-form field of a 2D curve (a schematic drawn "
+             "from the real field; no trained model)", y=1.04)
+plt.show()
+
+# %% [markdown]
+# In Figure 8.1 (left) every arrow is the displacement $\sigma^2 s(x, \sigma)$ of {eq}`eq-ch8-displacement`: from a
+# query point to the mean of the curve's points, weighted by the kernel (the purple dots, larger where the weight
+# is larger). For the point $x$ the weights gather around the foot of the perpendicular, so the arrow ends on the
+# curve and its length is the distance. Right: along a line across the curve, $u$ follows the true distance and
+# touches zero at the surface without changing sign, so a small level $u = \ell$ is met once on each side, which is
+# where marching cubes will run into the double surface below.
 
 # %%
 for fn in (gfcore.surface.unsigned_distance, gfcore.surface.distance._displacement):
@@ -193,7 +195,7 @@ for ax, (img, title, cmap, lim) in zip(axes, panels, strict=True):
     ax.set_xticks([])
     ax.set_yticks([])
     fig.colorbar(im, ax=ax, fraction=0.035)
-fig.suptitle("Figure 8.1 - the cross-section z = 0 of the bunny (black: the surface); the field's unsigned "
+fig.suptitle("Figure 8.2 - the cross-section z = 0 of the bunny (black: the surface); the field's unsigned "
              "distance against the true one", y=1.03)
 plt.show()
 
@@ -256,7 +258,7 @@ for ax, title in zip(axes, ["depth (ray-cast field)", "normals (field direction)
                             "the true mesh (pyvista)"], strict=True):
     ax.set_title(title, fontsize=10)
     ax.set_axis_off()
-fig.suptitle("Figure 8.2 - the bunny seen through its gradient field, with no mesh; right: the scanned mesh "
+fig.suptitle("Figure 8.3 - the bunny seen through its gradient field, with no mesh; right: the scanned mesh "
              "from the same camera", y=1.02)
 plt.show()
 
@@ -345,7 +347,7 @@ def cut(vertices, faces, z=0.0):
 shown = [cut(*meshes["both sheets"]), cut(*meshes["outer sheet"]), meshes["outer, projected"], (bunny_v, bunny_f)]
 image = gfcore.viz3d.render_meshes(shown, titles=["both sheets (cut open)", "outer sheet (cut open)",
                                                   "outer, projected", "true mesh"], window_size=(260, 260))
-gfcore.viz3d.show_image(image, title="Figure 8.3 - marching cubes of the field's unsigned distance")
+gfcore.viz3d.show_image(image, title="Figure 8.4 - marching cubes of the field's unsigned distance")
 plt.show()
 
 cx, cy = section[section[:, 0].argmax(), :2].tolist()           # where the cross-section reaches furthest right
@@ -358,14 +360,14 @@ ax.contour(u_zoom, levels=[level], extent=zoom, colors="C3", linewidths=1.2)
 ax.plot(section[:, 0], section[:, 1], ".", color="C0", markersize=1)
 ax.set_xlim(zoom[:2])
 ax.set_ylim(zoom[2:])
-ax.set_title(r"Figure 8.4 - $u = \ell$ (red) on both sides of the surface (blue): a close-up of z = 0",
+ax.set_title(r"Figure 8.5 - $u = \ell$ (red) on both sides of the surface (blue): a close-up of z = 0",
              fontsize=9)
 ax.set_axis_off()
 plt.show()
 
 # %% [markdown]
 # The cut-away views show it: marching cubes of $u$ returns two nested bunnies, one a little fat and one a
-# little thin; the close-up of the cross-section (Figure 8.4) shows the level $\ell$ running on both sides of
+# little thin; the close-up of the cross-section (Figure 8.5) shows the level $\ell$ running on both sides of
 # the surface. Both sheets together have nearly twice the area of the bunny (the table). Keeping the outer sheet
 # gives one closed bunny, but inflated by $\ell$, which the Chamfer distance sees; projecting its vertices along
 # the field puts them on the surface, with the area of the bunny, and the Chamfer distance drops to a small
@@ -439,7 +441,7 @@ for ax, check in zip(axes[1:], (False, True), strict=True):
     ax.scatter(pts[:, 0], pts[:, 2], s=8, color="C3", zorder=3)
     ax.set_title("saddle test " + ("on (default)" if check else "off"), fontsize=10)
     ax.set_axis_off()
-fig.suptitle("Figure 8.5 - two balls: u falls to 0 halfway between them, where no surface is (right: u on the "
+fig.suptitle("Figure 8.6 - two balls: u falls to 0 halfway between them, where no surface is (right: u on the "
              "plane y = 0, rays from above, hits in red)", y=1.03)
 plt.show()
 
@@ -489,7 +491,7 @@ for name, row in plate_table.items():
 # %%
 image = gfcore.viz3d.render_meshes([cut(*shell, z=0.2), cut(*flat, z=0.2)], titles=["shell", "shell, projected"],
                                    window_size=(300, 260), elevation=35.0)
-gfcore.viz3d.show_image(image, title="Figure 8.6 - a thin plate: one band, two faces (cut open at z = 0.2)")
+gfcore.viz3d.show_image(image, title="Figure 8.7 - a thin plate: one band, two faces (cut open at z = 0.2)")
 plt.show()
 
 # %% [markdown]
@@ -618,7 +620,7 @@ top = gfcore.viz3d.render_clouds([c for c in samples], ncols=len(picks), window_
 grid_image = gfcore.viz3d.render_meshes(shown, ncols=len(picks), window_size=(240, 240),
                                         titles=[f"{r}, {n}" for r in rows for n in names])
 gfcore.viz3d.show_image(np.concatenate([top, grid_image]),
-                        title="Figure 8.7 - held-out shapes and the shipped model shapes3d: its samples (top), then "
+                        title="Figure 8.8 - held-out shapes and the shipped model shapes3d: its samples (top), then "
                               "meshes (sigma after the name) of\nthe closed-form field of the input cloud, of "
                               "shapes3d's field everywhere, and only near its samples (bottom)")
 plt.show()
@@ -627,13 +629,18 @@ plt.show()
 # The table is the honest account. The closed-form field meshes the input cloud with no loss: at the smallest
 # level tried, its mesh is even a little closer to the held-out points than the 2,048 input points themselves
 # (a surface covers the reference better than a sparse sample of it). The learned field, at the level the input
-# chooses for it, is several times further away (the ratio above). Most of that is not the meshing: the
-# model's own samples (top row of Figure 8.7) already miss what the input has (the star of the chair's base
-# becomes a disc; an auto-encoder with a 128-number code on a CPU budget, whose card puts its reconstruction
-# Chamfer at about 2.5 times the oracle's), and the mesh of its field stays within a small factor of those
-# samples. The learned chair even grows side panels the input does not have. Without support, sheets float in
-# empty space where the network's field is small (third row), and the Chamfer distance grows several-fold. Thin
-# parts (seats, wings) are meshed as the plate was: a shell, collapsed by the projection onto two layers.
+# chooses for it, is several times further away (the ratio above), and Figure 8.8 shows where. Part of it is in
+# the model's own samples already (top row): the chair's five-legged star base comes out as a blob, the
+# airplane's tail as a lump. That is the reconstruction of an auto-encoder with a 128-number code trained on a CPU
+# budget, whose card puts its reconstruction Chamfer at about 2.5 times the oracle's. The meshes of its field then
+# show parts that the input does not have: the chair grows armrest-like side panels and a flat disc for a base,
+# and, meshed everywhere (third row), fragments under its seat, while the table grows two slabs hanging between
+# its legs: sheets where the network's field happens to be small, away from the shape. Support (bottom row)
+# removes the table's slabs and most fragments, and the Chamfer distance falls several-fold with them (the "no
+# support" row), but not the chair's side panels and disc, which lie close to its samples. These are faults of
+# the model, not of the extraction: the closed-form row, built by the same code from the same input, has none of
+# them. Thin parts (seats, wings) are meshed as the plate was: a shell, collapsed by the projection onto two
+# layers.
 #
 # The same extraction is a command, for a held-out shape or for any point cloud (`--input cloud.npy`); its
 # defaults are the ones this section found (`--sigma 0.05`, support from 2,048 samples):
@@ -673,7 +680,7 @@ for row, (name, img) in enumerate(renders.items()):
         axes[row, b].imshow(torch.where(img.hit[b].cpu()[..., None], (n + 1) / 2, torch.ones(3)))
         axes[row, b].set_title(f"{name}, {names[b]}", fontsize=9)
         axes[row, b].set_axis_off()
-fig.suptitle("Figure 8.8 - normal images of held-out shapes, ray cast: the closed-form field of the input cloud "
+fig.suptitle("Figure 8.9 - normal images of held-out shapes, ray cast: the closed-form field of the input cloud "
              "(top) and the shipped model shapes3d's field (bottom)", y=1.0)
 plt.show()
 
@@ -681,7 +688,7 @@ plt.show()
 # The two fields trade places here. The closed-form field of 2,048 points puts its hits closer to the held-out
 # points (the numbers above), but at its small $\sigma$, near the point spacing, its direction ripples from point
 # to point and the normals come out speckled. The learned field gives smooth normals, and its hits are further
-# off for the reasons of Figure 8.7, now seen without a mesh: the parts the reconstruction gets wrong, and, since
+# off for the reasons of Figure 8.8, now seen without a mesh: the parts the reconstruction gets wrong, and, since
 # a ray stops wherever $u$ is small, fragments in empty space (under the table) that support removed from the
 # meshes and that nothing removes from a ray cast.
 #
@@ -704,21 +711,100 @@ plt.show()
 #
 # ## Exercises
 #
-# 1. Ray cast the bunny at `SIGMA / 2` and at `2 * SIGMA`. *Check:* at $2\sigma$ the hits move off the surface
-#    (their 95% distance roughly doubles: the curvature bias $\sigma^2/R$ grows four times); at $\sigma/2$,
-#    below the point spacing, the distances barely improve but fewer pixels hit: rays slip between the points.
-# 2. Extract the bunny at `GRID = 128` without projection (`gfcore.surface.marching_cubes(closed_form,
-#    sigma=SIGMA, resolution=128, bounds=BOUNDS)`). *Check:* the outer sheet's Chamfer distance to the bunny
-#    drops about threefold, because its offset $\ell = 2h$ halves (the Chamfer distance is squared).
-# 3. Make a dense, clean cloud: repeat `points` to 20,000, add Gaussian noise of standard deviation `SIGMA`,
-#    and call `gfcore.surface.project_to_surface(closed_form, x, SIGMA, num_steps=1)`. *Check:* the Chamfer
-#    distance to `reference` falls about fivefold, below that of the `NUM_POINTS` clean points themselves: the
-#    field upsamples. With `num_steps=4` it rises again (every step adds the curvature bias).
-# 4. Ray cast the two balls with `reject_saddles=False` at $\sigma/2$, then with the default at $2\sigma$.
-#    *Check:* the false hit in the middle of the gap is there at $\sigma/2$ too (the ray through the exact
-#    midpoint finds $u = 0$ at every $\sigma$), and at $2\sigma$ the saddle test keeps it as well. Why? (The
-#    test, in `gfcore.surface.raycast`'s docstring, probes $u$ a distance $\sigma$ away and rejects above
-#    $2\sigma$; read the $2\sigma$ profile of Figure 8.5 at $x = \pm 2\sigma$.)
+# Each exercise has a worked solution below it (click to open); the solutions run with the chapter, and its
+# closing checks test what each one claims.
+#
+# **Exercise 1 (warm-up).** Ray cast the bunny at `SIGMA / 2` and at `2 * SIGMA`, and measure, as for Figure 8.3,
+# the share of pixels hit and the distance of the hits to the true surface. *Check:* at $2\sigma$ the hits move
+# off the surface (their 95% distance grows: the curvature bias $\sigma^2/R$ grows four times); at $\sigma/2$,
+# below the point spacing, the distances improve only a little and a few more rays slip between the points.
+#
+# :::{dropdown} Solution 1
+# Call `gfcore.surface.render_depth(closed_form, sigma, ...)` at both levels and turn the depths into hit points
+# with `gfcore.surface.camera_rays`, as above. A wider kernel pulls the zero set of $u$ inward on every curved
+# part, by $\sigma^2/R$ {eq}`eq-ch8-sphere-bias`, so the hits sit inside the scan by more. A narrower one would
+# remove most of that bias, but below the spacing the kernel sees one or two points at a time and $u$ ripples by
+# about the spacing: the hits gain little, and some rays pass between the points. The useful $\sigma$ is a little
+# above the point spacing.
+# :::
+
+# %% tags=["hide-cell"]
+sol1 = {"sigma": {"hit": hit.float().mean().item(), **ray_error}}
+for label, s_ in (("sigma / 2", SIGMA / 2), ("2 sigma", 2 * SIGMA)):
+    img = gfcore.surface.render_depth(closed_form, s_, resolution=IMAGE, radius=1.5, device=device)
+    h = img.hit[0].reshape(-1)
+    d = gfcore.fields.distance_to_points(origins[h] + img.depth[0].reshape(-1, 1)[h] * directions[h], reference)
+    sol1[label] = {"hit": h.float().mean().item(), "median": d.median().item(), "p95": d.quantile(0.95).item()}
+for label, row in sol1.items():
+    print(f"{label:9s}: {row['hit']:.0%} of the pixels hit; distance of the hits to the surface: median "
+          f"{row['median']:.4f}, 95% {row['p95']:.4f}")
+
+# %% [markdown]
+# **Exercise 2.** Extract the bunny on a grid twice as fine, without projection
+# (`gfcore.surface.marching_cubes(closed_form, sigma=SIGMA, resolution=2 * GRID, bounds=BOUNDS)`). *Check:* the
+# outer sheet's Chamfer distance to the bunny drops by more than half, because its offset $\ell = 2h$ halves and the
+# Chamfer distance is squared.
+#
+# :::{dropdown} Solution 2
+# The default level is two grid steps, $\ell = 2h$, so the outer sheet floats about $\ell$ outside the surface. A
+# sheet at offset $\ell$ contributes about $\ell^2$ to each of Chamfer's two terms; halving $h$ halves $\ell$ and
+# divides that part by four. The smoothing at scale $\sigma$ does not shrink with the grid, so the total falls by
+# less than four. Projection (`project_steps=2`) removes the offset at any resolution, for a fraction of the cost
+# of a finer grid.
+# :::
+
+# %% tags=["hide-cell"]
+fine = gfcore.surface.marching_cubes(closed_form, sigma=SIGMA, resolution=2 * GRID, bounds=BOUNDS, device=device)
+sol2 = {"grid": mesh_table["outer sheet"]["chamfer"],
+        "2x finer": gfcore.metrics.chamfer_distance(mesh_samples(*fine), truth_a).item()}
+print(f"outer sheet, Chamfer to the true mesh: {GRID}^3 grid {sol2['grid']:.3e}, {2 * GRID}^3 grid "
+      f"{sol2['2x finer']:.3e} ({sol2['grid'] / sol2['2x finer']:.1f}x lower)")
+
+# %% [markdown]
+# **Exercise 3.** Make a dense, noisy cloud: repeat `points` two and a half times, add Gaussian noise of standard
+# deviation `SIGMA`, and move it with `gfcore.surface.project_to_surface(closed_form, x, SIGMA, num_steps=1)`.
+# *Check:* the Chamfer distance to `reference` falls several-fold, below that of the `NUM_POINTS` clean points
+# themselves: the field upsamples. With `num_steps=4` it rises again.
+#
+# :::{dropdown} Solution 3
+# One noise-free step $x \leftarrow x + \sigma^2 s(x, \sigma)$ jumps to the field's estimate of the nearest surface
+# point {eq}`eq-ch8-udf`, so the noise is gone in one step, and the cloud, denser than the points that define the
+# field, covers the surface better than they do. Every further step adds the inward curvature bias once more and
+# clusters the points towards where the kernel's weights are largest.
+# :::
+
+# %% tags=["hide-cell"]
+dense = int(2.5 * NUM_POINTS)
+x_noisy = points.repeat(3, 1)[:dense] + SIGMA * torch.randn(dense, 3, generator=generator).to(device)
+sol3 = {"noisy": x_noisy, "clean points": points}
+for steps in (1, 4):
+    sol3[f"projected, {steps} step{'s' * (steps > 1)}"] = gfcore.surface.project_to_surface(closed_form, x_noisy,
+                                                                                            SIGMA, num_steps=steps)
+sol3 = {k: gfcore.metrics.chamfer_distance(v[None], reference[None]).item() for k, v in sol3.items()}
+print("Chamfer to the reference: " + ", ".join(f"{k} {v:.2e}" for k, v in sol3.items()))
+
+# %% [markdown]
+# **Exercise 4 (harder).** Ray cast the fan of rays through the two balls with `reject_saddles=False` at
+# $\sigma/2$, then with the default saddle test at $2\sigma$. *Check:* the false hit in the middle of the gap is
+# there at $\sigma/2$ too (the ray through the exact midpoint finds $u = 0$ at every $\sigma$), and at $2\sigma$ the
+# saddle test keeps it as well. Why? (The test, in `gfcore.surface.raycast`'s docstring, probes $u$ a distance
+# $\sigma$ away and rejects above $2\sigma$.)
+#
+# :::{dropdown} Solution 4
+# The test compares $u$ a distance $\sigma$ away from the hit with $2\sigma$. At the midpoint of the gap, a probe
+# $\sigma$ away along the axis is $0.15 - \sigma$ from the nearest ball (the gap is 0.3 wide), and $u$ there is
+# at most that (Figure 8.6: $u$ falls below the distance in the gap). So the test can fire only when
+# $0.15 - \sigma > 2\sigma$, that is for $\sigma < 0.05$: at `SIGMA` (below 0.05 in every mode) it can, at
+# $2\sigma$ (0.05 or more) it cannot. The remedy has a range of validity: the kernel must be narrower than a third
+# of the gap.
+# :::
+
+# %% tags=["hide-cell"]
+sol4 = {}
+for label, s_, check in (("sigma / 2, no test", SIGMA / 2, False), ("2 sigma, saddle test", 2 * SIGMA, True)):
+    h = gfcore.surface.raycast(pair_field, fan_o, fan_d, s_, far=2.4, reject_saddles=check)
+    sol4[label] = int((pair_distance(h.points[h.hit]) > 0.05).sum())
+print("ray hits off the balls: " + ", ".join(f"{k}: {v}" for k, v in sol4.items()))
 
 # %%
 # The science this chapter showed; nbval fails the build if it stops being true.
@@ -743,16 +829,32 @@ assert learned_best < 2.0 * controls["shapes3d samples"], (mesh_rows, controls)
 assert learned_best < 8.0 * closed_best, mesh_rows
 assert learned_best < no_support, (learned_best, no_support)                # support removes floating sheets
 assert learned_rays["shapes3d"] < 2.5 * learned_rays["closed form"], learned_rays     # ray hits on the surface
+# The exercises' solutions.
+assert sol1["2 sigma"]["p95"] > 1.3 * sol1["sigma"]["p95"], sol1                     # 1: a wider kernel, further off
+assert sol1["sigma / 2"]["median"] > 0.7 * sol1["sigma"]["median"], sol1            # ... a narrower one, no better
+assert sol2["2x finer"] < 0.5 * sol2["grid"], sol2                                  # 2: half the offset
+assert sol3["projected, 1 step"] < min(sol3["noisy"] / 3, sol3["clean points"]), sol3        # 3: it upsamples
+assert sol3["projected, 4 steps"] > sol3["projected, 1 step"], sol3                          # ... and overshoots
+assert all(v > 0 for v in sol4.values()), sol4                                      # 4: the false hit stays
 print("chapter 8 checks passed")
 
 # %% [markdown]
-# **gfcore names used:** `gfcore.surface.unsigned_distance`, `gfcore.surface.raycast`,
-# `gfcore.surface.render_depth`, `gfcore.surface.camera_rays`, `gfcore.surface.marching_cubes`,
-# `gfcore.surface.unsigned_distance_grid`, `gfcore.surface.mesh_from_grid`, `gfcore.surface.project_to_surface`,
-# `gfcore.surface.to_polydata`, `gfcore.fields.smoothed_score`, `gfcore.fields.distance_to_points`,
-# `gfcore.metrics.chamfer_distance`, `gfcore.data.bundled_mesh`, `gfcore.data.sample_mesh`,
-# `gfcore.data.normalize.shape_bbox`, `gfcore.data.meshes.triangle_areas`, `gfcore.data.build_dataset`,
-# `gfcore.pretrained.load`, `gfcore.pretrained.card`, `gfcore.models.ShapeGF` (`encode`, `score_fn`, `decode`),
-# `gfcore.viz3d.render_meshes`, `gfcore.viz3d.render_clouds`, `gfcore.viz3d.interactive_meshes`,
-# `gfcore.viz3d.show_image`,
-# `gfcore.utils.seed_everything`, `gfcore.utils.default_device`, `gfcore.mode.choose`, `gfcore.mode.describe`.
+# :::{admonition} You can now
+# :class: tip
+# - read an unsigned distance and the nearest surface point off any score callable, and say where it is biased
+#   (curvature, sampling ripples) and wrong (the medial axis, saddles between parts);
+# - render depth and normals from a field by sphere tracing, with no mesh;
+# - extract a mesh by marching cubes of $u$, recognise the double surface, and remove it for closed shapes;
+# - mesh a learned field, choose its $\sigma$ from the input cloud, and keep only what its own samples support.
+# :::
+#
+# :::{admonition} In the library
+# :class: note
+# `gfcore.surface`: `unsigned_distance`, `raycast`, `render_depth`, `camera_rays`, `marching_cubes`,
+# `unsigned_distance_grid`, `mesh_from_grid`, `project_to_surface`, `to_polydata`; `gfcore.fields`:
+# `smoothed_score`, `distance_to_points`; `gfcore.metrics.chamfer_distance`; `gfcore.data`: `bundled_mesh`,
+# `sample_mesh`, `normalize.shape_bbox`, `meshes.triangle_areas`, `build_dataset`; `gfcore.pretrained`: `load`,
+# `card`; `gfcore.models.ShapeGF` (`encode`, `score_fn`, `decode`); `gfcore.diagrams.draw_unsigned_distance`;
+# `gfcore.viz3d`: `render_meshes`, `render_clouds`, `interactive_meshes`, `show_image`; `gfcore.mode`: `choose`,
+# `describe`; `gfcore.utils`: `seed_everything`, `default_device`.
+# :::
