@@ -165,3 +165,10 @@ def test_the_table_checks_fail_on_a_stale_or_missing_entry(monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "_readme_table", lambda: [n for n in listed if n != "fields.py"])
     with pytest.raises(AssertionError, match=r"misses \['fields\.py'\]"):
         test_readme_table_lists_the_package_tree()
+
+
+def test_no_module_is_over_450_lines():
+    """One job per module: a module that grows past about 400 lines is split by job (issue 18 set 450 as the limit)."""
+    long = {str(p.relative_to(ROOT)): n for p in sorted(PACKAGE.rglob("*.py"))
+            if (n := len(p.read_text().splitlines())) > 450}
+    assert not long, f"split these modules by job: {long}"
