@@ -149,7 +149,7 @@ def render(rows: list[dict], *, generated: str | None = None, source: str = "", 
              f"Built by `bench/summary.py` on {generated}{f' from `{source}`' if source else ''}. Each row times one "
              "path against the baseline that the same script measured in the same run (same process, same "
              "machine): speedup = baseline time / path time, above 1 is faster. Compare ratios only between rows of "
-             "the same device. The JSON beside this file holds every measurement (repeats, accuracy, sizes).", ""]
+             "the same device. The JSON it is built from holds every measurement (repeats, accuracy, sizes).", ""]
     if note:
         lines += [note, ""]
     if not rows:
