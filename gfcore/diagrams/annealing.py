@@ -21,6 +21,7 @@ _PANEL = 3.0    # panel side, in canvas units
 _GAP = 1.1      # space between panels, for the arrows
 _BASE = 0.9     # room under the panels for their labels
 _NATS = 8.0     # the shading spans the top 8 nats of each panel's log-density
+_MARGIN = 0.1   # left and right of the row, so that the outer frames are not clipped
 
 
 def _ladder(sigmas) -> torch.Tensor:
@@ -34,7 +35,7 @@ def _ladder(sigmas) -> torch.Tensor:
 
 def _to_panel(xy: np.ndarray, i: int) -> np.ndarray:
     """World coordinates in [-1.5, 1.5]^2 -> canvas coordinates of panel i."""
-    origin = np.array([i * (_PANEL + _GAP), _BASE])
+    origin = np.array([_MARGIN + i * (_PANEL + _GAP), _BASE])
     return origin + (np.clip(xy, -_BOUND, _BOUND) + _BOUND) / (2 * _BOUND) * _PANEL
 
 
@@ -99,10 +100,10 @@ def draw_annealing(points=None, *, sigmas=(1.0, 0.3, 0.1, 0.03), num_samples: in
     grid = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
     cmap = LinearSegmentedColormap.from_list("annealing", ["white", _draw.COLORS["field"]])
 
-    width = levels * _PANEL + (levels - 1) * _GAP
+    width = levels * _PANEL + (levels - 1) * _GAP + 2 * _MARGIN
     fig, ax = _draw.canvas(width, _PANEL + _BASE + 0.4, ax=ax)
     for i in range(levels):
-        x_left = i * (_PANEL + _GAP)
+        x_left = _MARGIN + i * (_PANEL + _GAP)
         log_density = fields.smoothed_log_density(grid, points, ladder[i]).reshape(int(resolution), -1)
         # log scale, the top _NATS nats: a thin ridge at small sigma stays visible
         shade = (1 + (log_density - log_density.max()) / _NATS).clamp_min(0).cpu().numpy()
