@@ -26,11 +26,7 @@
 # - derive the closed-form gradient field of the smoothed shape and see that it is an *attention* over the points,
 # - watch what $\sigma$ does to the field, and check the formula against finite differences.
 #
-# **gfcore names used:** `gfcore.data.shapes2d.sample`, `gfcore.data.shapes2d.dense`,
-# `gfcore.fields.smoothed_log_density`, `gfcore.fields.smoothed_score`, `gfcore.fields.distance_to_points`,
-# `gfcore.viz.plot_field`, `gfcore.viz.plot_points`, `gfcore.viz.setup_axes`, `gfcore.viz.grid`,
-# `gfcore.viz.animate_sigma`, `gfcore.viz.field_sigma_slider`, `gfcore.viz.to_html`, `gfcore.mode.choose`,
-# `gfcore.mode.describe`, `gfcore.utils.seed_everything`, `gfcore.utils.default_device`.
+# The box at the end of the chapter lists the `gfcore` functions it uses.
 
 # %% tags=["remove-output"]
 try:
@@ -41,6 +37,7 @@ except ImportError:  # on Colab: install the library from the book's repository 
 
 # %%
 import inspect
+import time
 
 import matplotlib.pyplot as plt
 import torch
@@ -53,13 +50,16 @@ device = gfcore.utils.default_device()
 print(gfcore.mode.describe())
 
 # %% [markdown]
-# All sizes of this chapter come from one cell. `GF_MODE=fast` (what CI runs on a CPU) and `GF_MODE=full`
-# (the default on a GPU) run the same code; only the numbers change.
+# All sizes of this chapter come from one cell. `GF_MODE=fast` (what CI runs, about a minute on a two-core CPU)
+# and `GF_MODE=full` (the default on a GPU; the outputs on this page, four to six minutes on a busy two-core CPU)
+# run the same code; only the numbers change. `GF_MODE=paper` runs the full sizes: this 2D chapter has no
+# paper-scale setting.
 
 # %%
 NUM_POINTS = gfcore.mode.choose(fast=400, full=2000)   # points sampled on each shape
 RESOLUTION = gfcore.mode.choose(fast=24, full=40)      # field plots: RESOLUTION x RESOLUTION arrows
 NUM_QUERIES = gfcore.mode.choose(fast=2000, full=20000)  # random queries for the checks
+TIMING_QUERIES = gfcore.mode.choose(fast=20000, full=100000)  # exercise 1.5: queries for the timing
 SLIDER_SIGMAS = torch.logspace(-1.7, -0.2, gfcore.mode.choose(fast=8, full=12)).tolist()
 
 # %% [markdown]
@@ -262,20 +262,182 @@ plt.show()
 #
 # ## Exercises
 #
-# 1. Replace the star by `"glyph:B"`. Where does the field have bifurcations? *Check:* plot the cosine of
-#    Figure 1.4 against position (`plt.scatter(queries[band, 0], queries[band, 1], c=cosine)`); low values trace
-#    the medial axis.
-# 2. Halve `NUM_POINTS` and redraw Figure 1.3 at $\sigma = 0.03$. *Check:* the field develops ripples between
-#    neighbouring points once their spacing exceeds about $\sigma$.
-# 3. Show that for $\sigma \to \infty$ the field tends to $(\bar x - x)/\sigma^2$, with $\bar x$ the centroid.
-#    *Check:* compare `smoothed_score(x, star, 50.0) * 50**2` with `star.mean(0) - x`.
-# 4. Time `gfcore.fields.smoothed_score` with `method="direct"` and `method="attention"` for 100,000 queries.
-#    *Check:* both agree to float32 precision; `bench/field.py` measures the speed properly.
+# Five exercises, from a one-line check to a small experiment. Each says what you should observe (*Check*); its
+# worked solution is folded under it (click to open), runs when the chapter runs, and the chapter's last cell
+# asserts what each solution finds.
+#
+# **Exercise 1.1** (the far field). Show that for $\sigma \to \infty$ the field tends to $(\bar x - x)/\sigma^2$,
+# with $\bar x$ the centroid of the points. *Check:* `smoothed_score(x, star, s) * s**2` approaches
+# `star.mean(0) - x`, with a relative error that falls a hundredfold each time $\sigma$ grows tenfold.
+#
+# :::{dropdown} Solution 1.1
+# In {eq}`eq-closed-form-score` the logits are $(x\cdot x_i - \lVert x_i\rVert^2/2)/\sigma^2$ (the term
+# $-\lVert x\rVert^2/2\sigma^2$ is the same for every $i$ and cancels in the softmax). As $\sigma \to \infty$ they all
+# tend to $0$, so every weight tends to $1/N$ and $\sum_i w_i x_i \to \bar x$: $\sigma^2 \nabla_x \log A_\sigma(x) \to
+# \bar x - x$. Expanding the softmax to first order, $w_i = \tfrac1N\,(1 + (\ell_i - \bar\ell)) + O(\sigma^{-4})$ with
+# $\ell_i$ the logits, so the error is of order $1/\sigma^2$: ten times the width, a hundred times less error.
+# The cell below measures it in float64 at three widths.
+# :::
+
+# %% tags=["hide-cell"]
+far_x = torch.rand(500, 2, generator=generator, dtype=torch.float64) * 3 - 1.5
+far_limit = star64.mean(0) - far_x
+sol1_errors = {}
+for s in [5.0, 50.0, 500.0]:
+    scaled = gfcore.fields.smoothed_score(far_x, star64, s) * s**2
+    sol1_errors[s] = float(((scaled - far_limit).norm(dim=-1) / far_limit.norm(dim=-1)).max())
+    print(f"sigma = {s:5}: max relative error of sigma^2 * score vs (centroid - x) = {sol1_errors[s]:.1e}")
+
+# %% [markdown]
+# **Exercise 1.2** (the attention, by hand). Write {eq}`eq-closed-form-score` yourself in three lines of PyTorch,
+# with `torch.cdist` and `torch.softmax`, and compare it with `gfcore.fields.smoothed_score` at
+# $\sigma = 0.1$. *Check:* in float64 the two agree to about $10^{-13}$ relative error, i.e. to round-off.
+#
+# :::{dropdown} Solution 1.2
+# The weights are a softmax over the points (dimension 1 of the $M \times N$ matrix of squared distances) of
+# $-\lVert x - x_i\rVert^2/2\sigma^2$; the weighted mean is a matrix product of the weights with the points; the
+# score is that mean minus $x$, over $\sigma^2$. This builds the whole $M \times N$ matrix at once, which is what
+# the library's chunking (and, on a GPU, the fused attention kernel) avoids for large inputs.
+# :::
+
+# %% tags=["hide-cell"]
+s = 0.1
+weights = torch.softmax(-torch.cdist(queries, star64).square() / (2 * s**2), dim=1)   # (M, N), rows sum to 1
+by_hand = (weights @ star64 - queries) / s**2                                         # (M, 2)
+library = gfcore.fields.smoothed_score(queries, star64, s)
+sol2_error = float(((by_hand - library).norm(dim=-1) / library.norm(dim=-1)).max())
+print(f"max relative difference, by hand vs gfcore, float64: {sol2_error:.1e}")
+
+# %% [markdown]
+# **Exercise 1.3** (how many points?). The closed form uses the sampled points, not the outline. At
+# $\sigma = 0.03$, compare the field of $N = 50, 100, \dots, 1600$ random points on the star with the field of a
+# dense, evenly spaced outline (`gfcore.data.shapes2d.dense`), at queries between $\sigma$ and $3\sigma$ from the
+# outline. *Check:* the mean cosine similarity is close to 1 while the average spacing between points (the
+# outline's length over $N$) is well below $\sigma$, and drops quickly once the spacing exceeds about $\sigma$:
+# the field then ripples between neighbouring points.
+#
+# :::{dropdown} Solution 1.3
+# `gfcore.data.shapes2d.outline_length` gives the star's perimeter, so the average spacing of $N$ points is its
+# length over $N$. Near the outline the softmax weights only a few neighbours, those within about $\sigma$; when
+# points are farther apart than that, a query sees one or two of them, and the field points at those points
+# rather than at the outline between them. The table below shows the agreement for each $N$, with the spacing in
+# units of $\sigma$.
+# :::
+
+# %% tags=["hide-cell"]
+s = 0.03
+star_dense = gfcore.data.shapes2d.dense("star", 20000)
+perimeter = gfcore.data.shapes2d.outline_length(gfcore.data.shapes2d.outline("star"))
+near_x = star_dense[torch.randint(len(star_dense), (4000,), generator=generator)] + s * torch.randn(
+    4000, 2, generator=generator)
+near_d = gfcore.fields.distance_to_points(near_x, star_dense)
+near_x = near_x[(near_d > s) & (near_d < 3 * s)]
+reference_field = gfcore.fields.smoothed_score(near_x, star_dense, s)
+sol3_cosine = {}
+print(f"{len(near_x)} queries between sigma and 3 sigma from the star; perimeter {perimeter:.2f}")
+print(f"{'N':>5} | {'spacing / sigma':>15} | {'mean cosine':>11}")
+for n in [50, 100, 200, 400, 800, 1600]:
+    sparse = gfcore.data.shapes2d.sample("star", n, generator=generator)
+    cos = torch.nn.functional.cosine_similarity(gfcore.fields.smoothed_score(near_x, sparse, s), reference_field,
+                                                dim=-1)
+    sol3_cosine[perimeter / n / s] = float(cos.mean())
+    print(f"{n:5d} | {perimeter / n / s:15.2f} | {float(cos.mean()):11.3f}")
+
+# %% [markdown]
+# **Exercise 1.4** (the medial axis). The centre of the star is the same distance from all five inner corners.
+# Compare the length of $\sigma^2 \nabla_x \log A_\sigma$ at the centre with the distance from the centre to the
+# outline, at $\sigma = 0.05$, for the dense outline and for the `NUM_POINTS` random points; do the same for a point
+# $0.3$ outside a tip. *Check:* outside the tip the length matches the distance; at the centre it is far shorter
+# than the distance (about zero for the symmetric dense outline), because the pulls toward the five corners
+# cancel.
+#
+# :::{dropdown} Solution 1.4
+# $\sigma^2 \nabla_x \log A_\sigma(x) = \sum_i w_i x_i - x$: outside a tip the weights sit on the few points of the
+# tip, so the displacement reaches the outline. At the centre the nearest points lie in five directions at the
+# same distance; with the evenly spaced dense outline they get equal weights and the weighted mean is the centre
+# itself. Random points break the symmetry a little, the closest few win the softmax and the mean moves toward
+# them, but it stays well inside the star. This is the bifurcation of Figure 1.4, at its most extreme.
+# :::
+
+# %% tags=["hide-cell"]
+s = 0.05
+centre, outside_tip = torch.zeros(1, 2), torch.tensor([[0.0, 0.9 + 0.3]])  # the star's top tip is at (0, 0.9)
+sol4 = {}
+for where, x in [("centre", centre), ("outside a tip", outside_tip)]:
+    distance = float(gfcore.fields.distance_to_points(x, star_dense))
+    for cloud_name, cloud in [("dense outline", star_dense), (f"{NUM_POINTS} random points", star)]:
+        length = float((s**2 * gfcore.fields.smoothed_score(x, cloud, s)).norm())
+        sol4[where, cloud_name] = length / distance
+        print(f"{where:13} | {cloud_name:17} | distance {distance:.3f} | |sigma^2 score| {length:.3f} | "
+              f"ratio {length / distance:.3f}")
+
+# %% [markdown]
+# **Exercise 1.5** (two ways to compute one field). Compute the field of the star at `TIMING_QUERIES` random
+# queries with `method="direct"` and with `method="attention"`, and time both. *Check:* the two agree to float32
+# round-off: the displacements $\sigma^2 \nabla_x \log A_\sigma$ differ by a few millionths at most (the star is
+# about 2 wide); which path is faster depends on the machine (`bench/field.py` measures it properly).
+#
+# :::{dropdown} Solution 1.5
+# The attention path rewrites the logits as the dot product of $[x/\sigma^2, 1/\sigma^2]$ with
+# $[x_i, -\lVert x_i\rVert^2/2]$ and hands them to `torch.nn.functional.scaled_dot_product_attention`; the direct
+# path subtracts squared distances. Both are exact in real arithmetic, so they differ only by float32 rounding.
+# Compare the displacements (in units of length), not the relative error of the field: where the field nearly
+# vanishes (on the medial axis, exercise 1.4) the mean and $x$ nearly cancel, and a rounding error of a millionth
+# becomes a large fraction of a tiny vector. The cell prints both; the median relative difference is what
+# float32 round-off looks like.
+# :::
+
+# %% tags=["hide-cell"]
+timing_x = torch.rand(TIMING_QUERIES, 2, generator=generator) * 3 - 1.5
+sol5_fields, sol5_seconds = {}, {}
+for method in ["direct", "attention"]:
+    tic = time.perf_counter()
+    sol5_fields[method] = gfcore.fields.smoothed_score(timing_x, star, 0.1, method=method)
+    sol5_seconds[method] = time.perf_counter() - tic
+    print(f"{method:9}: {sol5_seconds[method]:.2f} s for {TIMING_QUERIES} queries x {NUM_POINTS} points")
+difference = (sol5_fields["attention"] - sol5_fields["direct"]).norm(dim=-1)
+sol5_displacement = 0.1**2 * difference.max().item()
+sol5_relative = (difference / sol5_fields["direct"].norm(dim=-1))
+print(f"largest difference of the displacements sigma^2 * score: {sol5_displacement:.1e}")
+print(f"relative difference of the fields: median {sol5_relative.median():.1e}, largest {sol5_relative.max():.1e} "
+      f"(where |sigma^2 * score| = {0.1**2 * sol5_fields['direct'].norm(dim=-1)[sol5_relative.argmax()]:.1e})")
 
 # %%
-# The science this chapter showed; nbval fails the build if it stops being true.
+# The science this chapter showed, and what each exercise's solution found; nbval fails the build if it stops being
+# true.
 assert max(fd_errors.values()) < 1e-4, fd_errors
 assert cosine.median() > 0.95, float(cosine.median())
 assert (cosine > 0.9).float().mean() > 0.85, float((cosine > 0.9).float().mean())
 assert 0.8 < ratio.median() < 1.2, float(ratio.median())
+# 1.1: the far field tends to (centroid - x) / sigma^2, with an error of order 1 / sigma^2
+assert sol1_errors[50.0] < 1e-3 and sol1_errors[500.0] < sol1_errors[50.0] / 50, sol1_errors
+# 1.2: the closed form by hand is the library's, to float64 round-off
+assert sol2_error < 1e-10, sol2_error
+# 1.3: spacing well below sigma -> the sampled field is the outline's; spacing above 2 sigma -> it is not
+assert all(c > 0.95 for k, c in sol3_cosine.items() if k < 0.6), sol3_cosine
+assert all(c < 0.9 for k, c in sol3_cosine.items() if k > 2), sol3_cosine
+assert list(sol3_cosine.values()) == sorted(sol3_cosine.values()), sol3_cosine   # more points, better agreement
+# 1.4: outside a tip the displacement reaches the outline; at the centre (medial axis) the pulls cancel
+assert all(0.8 < r < 1.2 for (where, _), r in sol4.items() if where == "outside a tip"), sol4
+assert all(r < 0.5 for (where, _), r in sol4.items() if where == "centre"), sol4
+assert sol4["centre", "dense outline"] < 0.01, sol4
+# 1.5: the fused attention path computes the direct path's field, to float32 round-off
+assert sol5_displacement < 1e-5 and sol5_relative.median() < 1e-5, (sol5_displacement, sol5_relative.median())
 print("chapter 1 checks passed")
+
+# %% [markdown]
+# :::{admonition} You can now
+# :class: tip
+# - sample a 2D shape as a point cloud and smooth it into a density, eq. {eq}`eq-smoothed-density`;
+# - write the closed-form gradient field {eq}`eq-closed-form-score` as an attention over the points, and check it
+#   against finite differences;
+# - say what $\sigma$ trades off (detail near the shape against reach far from it), and how many points a given
+#   $\sigma$ needs;
+# - read $\sigma^2 \nabla_x \log A_\sigma$ as a displacement toward the shape, and find where it fails (the medial
+#   axis).
+#
+# **In the library:** `gfcore.data.shapes2d` (`sample`, `dense`, `outline`, `outline_length`), `gfcore.fields`
+# (`smoothed_log_density`, `smoothed_score`, `distance_to_points`), `gfcore.viz` (`grid`, `plot_field`,
+# `plot_points`, `setup_axes`, `field_sigma_slider`, `animate_sigma`, `to_html`), `gfcore.mode` (`choose`,
+# `describe`), `gfcore.utils` (`seed_everything`, `default_device`).
+# :::
