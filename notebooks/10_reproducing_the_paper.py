@@ -347,7 +347,7 @@ else:
 # python -m gfcore eval   --official airplane_recon_add.pt --official-config airplane_recon_add.yaml \
 #     --data data/ShapeNetCore.v2.PC15k                                                   # the README's table
 # python -m gfcore mesh   --official airplane_recon_add.pt --official-config airplane_recon_add.yaml \
-#     --set dataset_kwargs.root=data/ShapeNetCore.v2.PC15k --dataset-index 0 --out airplane.ply
+#     --input airplane.npy --out airplane.ply                                           # an (N, 3) cloud, meshed
 # ```
 #
 # The config names the category and the data folder (`data.cates`, `data.data_dir`); `--data` (or `--set
@@ -497,6 +497,12 @@ print({k: v for k, v in PAPER_CONFIG.to_dict().items()
 # python -m gfcore eval --ckpt runs/shapenet-airplane-gan --split test
 # ```
 #
+# Step 4 scores every cloud in its own bounding box on PC15k's test split: DPM's normalisation, but neither DPM's
+# data file and split nor PointFlow's protocol, so its numbers sit exactly beside neither published generation table
+# below. For PointFlow's protocol (one global normalisation from the training split, the val split as references),
+# put the clouds in its coordinates with `gfcore.data.normalize.protocol_coordinates(..., "pointflow", ...)` and
+# call `gfcore.metrics.evaluate` (chapter 6).
+#
 # How long? No GPU has run these commands for this book, so Table 10.3 is an estimate, computed from what was
 # measured for this project: the official classes' training step and sampling on one H200 (PyTorch 2.11, fp32
 # eager, the airplane configs), and the CPU run of the latent GAN that the book ships (chapter 7).
@@ -520,8 +526,8 @@ display(Markdown(
     + "\n".join(f"| {c} | {s:,} | {h:.1f} | {r:.0f} | {g:,} | {gh:.1f} |" for c, s, h, r, g, gh in estimates)))
 
 # %% [markdown]
-# The paper reports that training on airplanes took under 10 hours on one GPU of 2020 (as summarised in a review of
-# the paper); the estimate above assumes the official code's speed on a 2024 GPU. `gfcore`'s own training step on
+# The paper reports that training on airplanes took under 10 hours on one GPU (as summarised in a review of the
+# paper); the estimate above assumes the official code's speed on an H200, a GPU of 2024. `gfcore`'s own training step on
 # a GPU was not measured here either; on a CPU, the benchmark summary below times it against the official
 # computation. Evaluation adds the EMD between every reconstruction and its reference (and for the
 # generation table, between all pairs of clouds), which the table leaves out.
@@ -530,9 +536,9 @@ display(Markdown(
 #
 # The same steps run here on the tree, at a size this page can afford: a smaller network (64 wide, 4 blocks, the
 # test checkpoints' size), batches of 8 shapes of `TRAIN_POINTS` points, and `TRAIN_STEPS` steps. One more change:
-# the official parameterisation needs the official run length before its samples settle (chapter 5), so the live
-# model uses the book's CPU parameterisation (`preconditioning="edm"`, `norm="none"`, NCSN weighting; chapter 4);
-# exercise 3 trains the official one for the same steps. Everything else (data, sampler, protocol) is the paper's.
+# the official parameterisation needs the official run length before its samples settle, so the live model uses
+# the book's CPU parameterisation (`preconditioning="edm"`, `norm="none"`, NCSN weighting; chapter 4 explains
+# it); exercise 3 trains the official one for the same steps. Everything else (data, sampler, protocol) is the paper's.
 
 # %%
 LIVE_CONFIG = dataclasses.replace(
@@ -619,8 +625,8 @@ print(f"CLI: CD {cli_record['CD']:.6f} (oracle {cli_record['oracle-CD']:.6f}); i
 # same batches. The second stage, the latent GAN, trains on the frozen auto-encoder's codes of the training shapes
 # and is scored by generating one shape per test shape. The official recipe is `gfcore`'s `LatentGANConfig`
 # defaults (the networks, the Wasserstein loss with its zero-centred penalty, Adam $10^{-4}$ with betas
-# $(0.5, 0.9)$, batches of 256 codes) plus 10,000 epochs, which `configs/shapenet-gan.yaml` holds; here, with 16
-# codes, batches of 8 and `GAN_STEPS` steps.
+# $(0.5, 0.9)$, batches of 256 codes) plus 10,000 epochs, which `configs/shapenet-gan.yaml` holds; here, with
+# `TRAIN_SHAPES` codes, batches of 8, `GAN_STEPS` steps, and clouds of `CODES_POINTS` points for the metrics.
 
 # %%
 gan_config = gfcore.train.LatentGANConfig(autoencoder=str(live.out_dir), batch_size=8, max_steps=GAN_STEPS,
@@ -712,7 +718,8 @@ else:
 #   The two airplane CDs, 0.966 and 2.102 ($\times 10^4$), are not a contradiction (exercise 2 shows the
 #   arithmetic).
 # - **Two EMD codes on one sample set.** Approximate matching (the CUDA kernel the published tables use) is an
-#   upper bound of the exact EMD when all mass is placed (16-29% above it on pairs of 2,048-point shapes, chapter 6),
+#   upper bound of the exact EMD when all mass is placed (16-29% above it on synthetic pairs of 2,048-point shapes,
+#   as measured for this project; chapter 6 compares the algorithms),
 #   and PVD {cite}`zhou2021pvd`, LION and later papers sum *squared* distances. Their MMD-EMD and 1-NNA-EMD are different quantities
 #   from ShapeGF's, even when computed on the very same clouds, as the next cell shows on the live GAN's shapes.
 
@@ -785,7 +792,7 @@ rows += [
     ("the official auto-encoding protocol (oracle)", f"reproduced: oracle = brute force within {oracle_gap:.1e}", "-"),
     ("training, evaluation, latent GAN, command line", f"run end to end on the tree ({TRAIN_STEPS} + {GAN_STEPS} "
      f"steps; live model {live_eval['CD/oracle']:.1f}x the oracle)", "-"),
-    ("auto-encoding table (README: airplane 0.966 / 2.632)", "not reproduced", "needs PC15k and about 2 GPU-hours "
+    ("auto-encoding table (README: airplane 0.966 / 2.632)", "not reproduced", "needs PC15k and 2-3 GPU-hours "
      "per category (Table 10.3, an estimate)"),
     ("generation tables (PointFlow's and DPM's protocols)", "not reproduced", "needs PC15k (and DPM's data file), "
      "the auto-encoder and GAN runs, and the EMD of every pair on a GPU"),
@@ -957,8 +964,8 @@ print("chapter 10 checks passed")
 # `gfcore.pretrained.load_official`; `gfcore.checkpoint_io.read_checkpoint`; `gfcore.data`: `build_dataset`,
 # `shapenet.ShapeNetPC15k` (`SYNSETS`), `shapes3d.generate_shape`, `normalize.protocol_coordinates`,
 # `normalize.denormalize`; `gfcore.train`: `AutoEncoderConfig`, `train_autoencoder`, `LatentGANConfig`,
-# `train_latent_gan`; `gfcore.evaluation`: `protocol_data`, `evaluate_reconstruction`; `gfcore.metrics`:
-# `evaluate`, `chamfer_distance`; `gfcore.models.ShapeGF` (`encode`, `reconstruct`, `sample`, `from_config`);
+# `train_latent_gan`; `gfcore.evaluation`: `protocol_data`, `evaluate_reconstruction`,
+# `reconstruction.format_table`; `gfcore.metrics`: `evaluate`, `chamfer_distance`; `gfcore.models.ShapeGF` (`encode`, `reconstruct`, `sample`, `from_config`);
 # `gfcore.surface`: `unsigned_distance_grid`, `mesh_from_model`; `gfcore.cli.main` (`python -m gfcore eval`);
 # `gfcore.viz3d`: `render_clouds`, `show_image`; `gfcore.mode`: `choose`, `describe`; `gfcore.utils`:
 # `seed_everything`, `default_device`.
