@@ -162,7 +162,7 @@ else:
 # the checkpoint by a tensor filled with its own number (1, 2, 3, ...), load that, and read each `gfcore` tensor
 # back. Each holds one number, the number of the official tensor it came from (Table 10.1).
 
-# %%
+# %% mystnb={"markdown_format": "gfm"}
 def tag_state(blob: dict) -> tuple[dict, dict]:
     """The checkpoint with every tensor replaced by a constant tensor of its own number, and number -> name."""
     tagged, names = dict(blob), {}
@@ -259,7 +259,7 @@ else:
 # the generator's codes and the critic's scores for five noise vectors. The same inputs go through the imported
 # models (Table 10.2).
 
-# %%
+# %% mystnb={"markdown_format": "gfm"}
 if OFFICIAL_DIR is not None:
     expected = {k: torch.from_numpy(v).to(device) for k, v in np.load(OFFICIAL_DIR / "expected.npz").items()}
     repro = {}      # output -> (largest |gfcore - official|, largest |official|)
@@ -507,7 +507,7 @@ print({k: v for k, v in PAPER_CONFIG.to_dict().items()
 # measured for this project: the official classes' training step and sampling on one H200 (PyTorch 2.11, fp32
 # eager, the airplane configs), and the CPU run of the latent GAN that the book ships (chapter 7).
 
-# %%
+# %% mystnb={"markdown_format": "gfm"}
 OFFICIAL_STEP_S = 0.040          # one official training step, batch 32 x 2048, add-24, fp32, one H200 (measured)
 OFFICIAL_SAMPLE_S = 1.39         # Langevin, 32 shapes x 2048 points x 100 steps, add-24, fp32, one H200 (measured)
 CPU_GAN_S_PER_STEP = 600 / 5000  # the shipped latent GAN: 5,000 steps in about 10 minutes on a 2-core CPU
@@ -723,7 +723,7 @@ else:
 #   and PVD {cite}`zhou2021pvd`, LION and later papers sum *squared* distances. Their MMD-EMD and 1-NNA-EMD are different quantities
 #   from ShapeGF's, even when computed on the very same clouds, as the next cell shows on the live GAN's shapes.
 
-# %%
+# %% mystnb={"markdown_format": "gfm"}
 test_refs = gfcore.data.build_dataset("shapenet", "test", root=TREE, categories=["airplane"],
                                       num_points=CODES_POINTS, pool="test", sample="first")
 ref_clouds = torch.stack([test_refs[i]["points"] for i in range(len(test_refs))]).to(device)
@@ -755,7 +755,7 @@ display(Markdown(
 # `bench/results/summary.md`: each row a speed ratio against a baseline measured in the same run (the official
 # code's computation, plain cdist + softmax, or scipy-only metrics), with the device, torch version and date.
 
-# %%
+# %% mystnb={"markdown_format": "gfm"}
 BENCH = Path(gfcore.__file__).resolve().parents[1] / "bench" / "results"
 if (BENCH / "summary.md").is_file():
     summary = (BENCH / "summary.md").read_text().split("\n", 1)[1]          # without its own title line
@@ -774,7 +774,7 @@ else:
 # The machines that build this book have two CPU cores, no GPU, and no network access to ShapeNet or to the
 # released checkpoints. Table 10.5 puts what this page measured beside what it could not.
 
-# %%
+# %% mystnb={"markdown_format": "gfm"}
 rows = []
 if OFFICIAL_DIR is not None:
     rows.append(("the official code's outputs (codes, fields at 3 sigmas, generator, critic), from "
