@@ -28,12 +28,7 @@
 # - compare noise schedules (geometric, linear, few or many levels, no annealing at all) and the three priors,
 # - sample 100 and 10,000 points from the same field.
 #
-# **gfcore names used:** `gfcore.sampling.annealed_langevin`, `gfcore.sampling.prior`,
-# `gfcore.schedule.geometric_sigmas`, `gfcore.schedule.linear_sigmas`, `gfcore.fields.smoothed_score`,
-# `gfcore.fields.distance_to_points`, `gfcore.models.ToyScoreNet`, `gfcore.losses.dsm_loss`,
-# `gfcore.data.shapes2d.sample`, `gfcore.data.shapes2d.dense`, `gfcore.viz.plot_points`,
-# `gfcore.viz.setup_axes`, `gfcore.viz.animate_trajectory`, `gfcore.viz.to_html`, `gfcore.mode.choose`,
-# `gfcore.mode.describe`, `gfcore.utils.seed_everything`, `gfcore.utils.default_device`.
+# The box at the end of the chapter lists the `gfcore` functions it uses.
 
 # %% tags=["remove-output"]
 try:
@@ -59,7 +54,9 @@ if device.type == "cpu":
 print(gfcore.mode.describe())
 
 # %% [markdown]
-# All sizes of this chapter come from one cell; `GF_MODE=fast` and `GF_MODE=full` run the same code.
+# All sizes of this chapter come from one cell; `GF_MODE=fast` (what CI runs, about a minute and a half on a
+# two-core CPU) and `GF_MODE=full` (the default on a GPU; the outputs on this page, about eight minutes on a busy
+# two-core CPU) run the same code. `GF_MODE=paper` runs the full sizes: this 2D chapter has no paper-scale setting.
 
 # %%
 NUM_POINTS = gfcore.mode.choose(fast=1024, full=2048)    # points on the star that define the closed-form field
@@ -69,7 +66,7 @@ STEPS_PER_SIGMA = 10                                       # as the official cod
 # the learned field: chapter 2's recipe, value for value
 TRAIN_STEPS = gfcore.mode.choose(fast=1500, full=3000)   # Adam steps
 HIDDEN = gfcore.mode.choose(fast=64, full=128)           # width of ToyScoreNet's hidden layers
-BATCH, POINTS_PER_ITEM = 32, gfcore.mode.choose(fast=64, full=128)  # 32 noisy copies x points per copy
+BATCH, POINTS_PER_ITEM = 32, gfcore.mode.choose(fast=32, full=128)  # 32 noisy copies x points per copy
 LEARNING_RATE = 5e-3
 COVER_RADIUS = 0.02                                        # an outline point is covered if a sample is this close
 
@@ -119,6 +116,22 @@ source = inspect.getsource(gfcore.sampling.annealed_langevin)
 print(source[source.index("    bar = tqdm"):source.index("    bar.close()\n    return")])
 
 # %% [markdown]
+# Figure 3.1 draws the idea on the star, from the real closed-form field and the real sampler (a short ladder of
+# four levels, so that each fits in a panel). Each panel shades the log-density of the star smoothed at that
+# level; a dozen samples start in the box, and the arrows show where the ten Langevin steps of each level take
+# them. At $\sigma_1 = 1$ the density is one broad blob and the samples gather into it from wherever they
+# started; each smaller $\sigma$ reveals more of the outline, and the samples, already close, move onto it.
+
+# %%
+fig, ax = plt.subplots(figsize=(11, 3.4))
+gfcore.diagrams.draw_annealing(sigmas=(1.0, 0.3, 0.1, 0.03), num_samples=12, ax=ax)
+ax.set_title("Figure 3.1 - annealing: the same samples under a ladder of four sigmas (closed-form field of the star)")
+plt.show()
+
+# %% [markdown]
+# The samples follow the density as it sharpens: each level starts them where the previous one left them, close
+# enough to the outline for the sharper field to be reliable there.
+#
 # ## Sampling the star with the closed-form field
 #
 # The sampler takes a *score callable*, never a model, so the closed-form field is a one-line lambda.[^official-field]
@@ -152,7 +165,7 @@ for ax, t in zip(axes, snapshots):
     gfcore.viz.plot_points(ax, trajectory[t, 0].cpu(), s=1.5, color="C0")
     label = "prior" if t == 0 else rf"step {t}, $\sigma={sigmas[(t - 1) // STEPS_PER_SIGMA].item():.2g}$"
     gfcore.viz.setup_axes(ax, title=label)
-fig.suptitle("Figure 3.1 - annealed Langevin dynamics on the closed-form field of the star (grey)", y=1.02)
+fig.suptitle("Figure 3.2 - annealed Langevin dynamics on the closed-form field of the star (grey)", y=1.02)
 plt.show()
 
 # %% [markdown]
@@ -221,7 +234,8 @@ show(results)
 # Now the same sampler with a network in place of the lambda. We train `gfcore.models.ToyScoreNet` exactly as
 # chapter 2 trained its first network, with the same loop and the same values: the same star points (drawn first
 # from the same seed), network width, ladder (six levels down to $\sigma_L = 0.05$), NCSN's weighting, batch,
-# learning rate, number of steps and seed. On the same machine it is the very network of chapter 2's Figure 2.2.
+# learning rate, number of steps and seed. Run in the same mode on the same machine, it is the very network of
+# chapter 2's Figure 2.2 (the stored pages differ: this one shows full mode, chapter 2's page fast mode).
 # We sample over the ladder it was trained on.
 
 # %%
@@ -251,7 +265,7 @@ for ax, (x, name) in zip(axes, [(samples, r"closed form, $\sigma_L = 0.01$"),
                                 (learned, r"ToyScoreNet, $\sigma_L = 0.05$")]):
     gfcore.viz.plot_points(ax, x[0].cpu(), s=1.5, color="C0")
     gfcore.viz.setup_axes(ax, (-1.1, 1.1, -1.1, 1.1), title=name)
-fig.suptitle(f"Figure 3.2 - {NUM_SAMPLES} samples from three fields", y=1.02)
+fig.suptitle(f"Figure 3.3 - {NUM_SAMPLES} samples from three fields", y=1.02)
 plt.show()
 
 # %% [markdown]
@@ -284,7 +298,7 @@ for ax, (k, x) in zip(axes, step_samples.items()):
     gfcore.viz.plot_points(ax, points.cpu(), s=1, color="0.75", alpha=0.5)
     gfcore.viz.plot_points(ax, x[0].cpu(), s=1.5, color="C0")
     gfcore.viz.setup_axes(ax, title=rf"$\eta = {k}\times 2\sigma_L^2$")
-fig.suptitle("Figure 3.3 - the same sampler with five step sizes", y=1.02)
+fig.suptitle("Figure 3.4 - the same sampler with five step sizes", y=1.02)
 plt.show()
 
 # %% [markdown]
@@ -350,7 +364,7 @@ for col, kind in enumerate(priors):
         gfcore.viz.plot_points(ax, start_points[0, :300].cpu(), s=3, color="0.55", alpha=0.35)
         gfcore.viz.plot_points(ax, x[0].cpu(), s=1.5, color="C0" if name == "annealed" else "C1")
         gfcore.viz.setup_axes(ax, (-2.2, 2.2, -2.2, 2.2), title=f"{kind} prior, {name}")
-fig.suptitle("Figure 3.4 - three priors (grey: starting points) with and without annealing", y=1.0)
+fig.suptitle("Figure 3.5 - three priors (grey: starting points) with and without annealing", y=1.0)
 fig.tight_layout()
 plt.show()
 
@@ -379,7 +393,7 @@ fig, axes = plt.subplots(1, 2, figsize=(7, 3.6))
 for ax, (m, x) in zip(axes, count_samples.items()):
     gfcore.viz.plot_points(ax, x[0].cpu(), s=6 if m == 100 else 0.5, color="C0")
     gfcore.viz.setup_axes(ax, (-1.1, 1.1, -1.1, 1.1), title=f"{m} samples")
-fig.suptitle("Figure 3.5 - one field, any number of points", y=1.02)
+fig.suptitle("Figure 3.6 - one field, any number of points", y=1.02)
 plt.show()
 
 # %% [markdown]
@@ -401,17 +415,150 @@ plt.show()
 #
 # ## Exercises
 #
-# 1. Turn off the noise (`noise=False`) in the annealed run with the uniform prior. *Check:* the mean distance
-#    stays small but the imbalance grows: without noise, annealing alone no longer spreads the points evenly.
-# 2. Sample the `"spiral"` with and without annealing from the uniform prior. *Check:* without annealing the
-#    inner turns get too few points (the outer turn captures most of the box), which the imbalance shows.
-# 3. Add a final *denoising* step to the learned-field run: one gradient step with no noise at $\sigma_L$,
-#    `x + sigma_L**2 * net(x, sigma_L)`. *Check:* the mean distance of the learned samples drops.
-# 4. Find the largest $k$ for which the step-size experiment still converges. *Check:* the mean distance stays
-#    below $0.1$ up to about $k = 2$ and explodes just above it.
+# Five exercises, from a one-line check to a small search. Each says what you should observe (*Check*); its worked
+# solution is folded under it (click to open), runs when the chapter runs, and the chapter's last cell asserts what
+# each solution finds.
+#
+# **Exercise 3.1** (the official step is a jump). With the official $\eta = 2\sigma_L^2$, check numerically that
+# one gradient step of {eq}`eq-annealed-langevin` on the closed-form field, $x' + \tfrac{\alpha_i}{2} s(x', \sigma_i)$,
+# lands exactly on the attention-weighted mean $\sum_j w_j(x')\, x_j$ of chapter 1, at every level. *Check:* in
+# float64 the two agree to round-off.
+#
+# :::{dropdown} Solution 3.1
+# $\alpha_i/2 = \eta\,\sigma_i^2 / (2\sigma_L^2) = \sigma_i^2$, and $\sigma_i^2 \nabla_x \log A_{\sigma_i}(x') =
+# \sum_j w_j(x')\,x_j - x'$ by {eq}`eq-closed-form-score`, so the step is $x' + \sum_j w_j x_j - x' = \sum_j w_j x_j$.
+# The cell computes the weights with a softmax, as in exercise 1.2, and compares.
+# :::
+
+# %% tags=["hide-cell"]
+points64, x_noisy = points.double(), gfcore.sampling.prior("uniform", (1, 500, 2), device=device,
+                                                           dtype=torch.float64)[0]
+sol1_error = 0.0
+for s in sigmas.tolist():
+    alpha = 2 * sigmas[-1].item() ** 2 * s**2 / sigmas[-1].item() ** 2        # eta * sigma_i^2 / sigma_L^2
+    step = x_noisy + alpha / 2 * gfcore.fields.smoothed_score(x_noisy, points64, s)
+    weights = torch.softmax(-torch.cdist(x_noisy, points64).square() / (2 * s**2), dim=1)
+    sol1_error = max(sol1_error, (step - weights @ points64).abs().max().item())
+print(f"largest difference between the gradient step and the weighted mean, over the ladder: {sol1_error:.1e}")
+
+# %% [markdown]
+# **Exercise 3.2** (no noise). Turn off the noise (`noise=False`) in the annealed run from the uniform prior.
+# *Check:* the mean distance stays small, but the outline coverage collapses and the imbalance approaches its
+# maximum of 1: all samples end in the same few places.
+#
+# :::{dropdown} Solution 3.2
+# Exercise 3.1 says why. At the first level, $\sigma_1 = 1$, every gradient step sends a point to the weighted
+# mean of nearly the whole star, so after one step all samples sit at almost the same place, near the centre. With
+# noise they are scattered again before the next step; without it they stay together and travel as one clump for
+# the rest of the ladder. The field does its job (the clump ends on the outline, a small mean distance); the
+# noise is what spreads the samples over the whole shape.
+# :::
+
+# %% tags=["hide-cell"]
+x0 = gfcore.sampling.prior("uniform", (1, NUM_SAMPLES, 2), device=device)
+sol2 = {}
+for noise in [True, False]:
+    x = gfcore.sampling.annealed_langevin(closed_form, x0, sigmas, steps_per_sigma=STEPS_PER_SIGMA, noise=noise)
+    sol2[noise] = quality(x)
+    distinct = len(torch.unique((x[0] / 0.01).round(), dim=0))
+    print(f"noise={noise!s:5}: " + ", ".join(f"{k} {v:.3g}" for k, v in sol2[noise].items())
+          + f"; {distinct} distinct positions at a 0.01 grid")
+
+# %% [markdown]
+# **Exercise 3.3** (the spiral). Sample the `"spiral"` from its closed-form field, with and without annealing, from
+# the uniform prior, and count the share of samples on the inner half of the spiral (by arc length). *Check:*
+# without annealing the inner half gets too few samples (the outer turn captures most of the box), and the
+# imbalance shows it; with annealing the share is close to one half.
+#
+# :::{dropdown} Solution 3.3
+# `quality` measures against the star's outline, so the cell defines the same measures for any dense outline.
+# `gfcore.data.shapes2d.dense` orders its points along the outline, from the centre of the spiral outwards, so the
+# first half of them is the inner half of the arc. Without annealing each sample falls onto the nearest turn, and
+# from the uniform box most of the box is nearest to the outer turn. At $\sigma_1 = 1$ the whole spiral is one blob
+# and the samples gather in it; the later levels share them out along the arms in proportion to their length.
+# :::
+
+# %% tags=["hide-cell"]
+def quality_on(outline, x):
+    """Mean distance to outline, imbalance over 50 equal arcs, and the share of x on the first half of the arc."""
+    x = x.reshape(-1, 2)
+    arc = torch.cdist(x, outline).argmin(dim=1)
+    share = torch.bincount(arc * 50 // len(outline), minlength=50).float() / len(x)
+    return {"distance": gfcore.fields.distance_to_points(x, outline).mean().item(),
+            "imbalance": 0.5 * (share - 1 / 50).abs().sum().item(),
+            "inner share": (arc < len(outline) // 2).float().mean().item()}
+
+
+spiral = gfcore.data.shapes2d.sample("spiral", NUM_POINTS, generator=generator).to(device)
+spiral_dense = gfcore.data.shapes2d.dense("spiral", 2000, device=device)
+spiral_field = lambda x, s: gfcore.fields.smoothed_score(x, spiral, s)  # noqa: E731
+sol3 = {"ideal": quality_on(spiral_dense, gfcore.data.shapes2d.sample("spiral", NUM_SAMPLES, generator=generator)
+                            .to(device))}
+for name, ladder, steps in [("annealed", sigmas, STEPS_PER_SIGMA), ("no annealing", sigmas[-1:], 100)]:
+    sol3[name] = quality_on(spiral_dense, gfcore.sampling.annealed_langevin(spiral_field, x0, ladder,
+                                                                           steps_per_sigma=steps))
+for name, q in sol3.items():
+    print(f"{name:12}: " + ", ".join(f"{k} {v:.3g}" for k, v in q.items()))
+
+# %% [markdown]
+# **Exercise 3.4** (a last denoising step). Add a final gradient step without noise at $\sigma_L$ to the
+# learned-field run, `x + sigma_L**2 * net(x, sigma_L)`. *Check:* the mean distance of the learned samples drops;
+# look at the outline coverage too.
+#
+# :::{dropdown} Solution 3.4
+# The sampler's last update is a gradient step from a noised point $x'$, so its output still carries what the
+# network got wrong at $x'$. One more step from there, without adding noise, moves each sample again toward
+# what the network takes for the outline; with the official step it is the network's estimate of the
+# weighted mean of the nearby points (exercise 3.1). It is the "denoising" step that many diffusion samplers end
+# with (for the closed-form field it changes little: its samples are on the outline already). It is not free:
+# nearby samples are pulled toward the same weighted mean, which can bunch them up; the cell prints whether the
+# coverage fell.
+# :::
+
+# %% tags=["hide-cell"]
+s_last = train_sigmas[-1].item()
+with torch.no_grad():
+    denoised = learned + s_last**2 * net(learned, torch.full((1,), s_last, device=device))
+sol4 = {"learned": quality(learned), "learned + denoising step": quality(denoised)}
+for name, q in sol4.items():
+    print(f"{name:24}: " + ", ".join(f"{k} {v:.3g}" for k, v in q.items()))
+change = sol4["learned + denoising step"]["outline coverage"] - sol4["learned"]["outline coverage"]
+print(f"the extra step {'lowers' if change < 0 else 'raises'} the outline coverage by {abs(change):.3f}")
+
+# %% [markdown]
+# **Exercise 3.5** (the largest step). Find, by bisection, the largest $k = \eta/(2\sigma_L^2)$ for which the
+# closed-form run of the step-size section still ends on the outline (mean distance below $0.1$). *Check:* it lies
+# just above 2, and a step a little larger sends the samples off to infinity.
+#
+# :::{dropdown} Solution 3.5
+# Near the outline, with the field of a locally straight piece of it, a gradient step maps the distance $r$ to the
+# outline to $(1 - k)\,r$: for $k < 2$ the factor has magnitude below one and the error shrinks, for $k > 2$ it
+# grows by $|1 - k| > 1$ per step, a hundred steps in a row. The noise and the curvature of the outline move the
+# threshold a little. Bisection keeps an interval $[k_{\text{ok}}, k_{\text{bad}}]$ with a converging and a
+# diverging end and halves it; six rounds from $[1, 3]$ locate the threshold to $2/2^6 \approx 0.03$.
+# :::
+
+# %% tags=["hide-cell"]
+def ends_on_outline(k, x_start):
+    x = gfcore.sampling.annealed_langevin(closed_form, x_start, sigmas, steps_per_sigma=STEPS_PER_SIGMA,
+                                          step_size=k * 2 * sigmas[-1].item() ** 2)
+    return gfcore.fields.distance_to_points(x.reshape(-1, 2).clamp(-1e3, 1e3), dense).mean().item()
+
+
+x_small = gfcore.sampling.prior("uniform", (1, 300, 2), device=device)
+k_ok, k_bad = 1.0, 3.0
+for _ in range(6):
+    k_mid = (k_ok + k_bad) / 2
+    distance = ends_on_outline(k_mid, x_small)
+    print(f"k = {k_mid:.4f}: mean distance {distance:.3g}")
+    k_ok, k_bad = (k_mid, k_bad) if distance < 0.1 else (k_ok, k_mid)
+sol5 = {"k_ok": k_ok, "k_bad": k_bad, "distance past k_bad + 0.05": ends_on_outline(k_bad + 0.05, x_small)}
+print(f"largest converging k found: {k_ok:.3f} (diverges at {k_bad:.3f}); at k = {k_bad + 0.05:.3f} the mean "
+      f"distance is {sol5['distance past k_bad + 0.05']:.3g}")
 
 # %%
-# The science this chapter showed; nbval fails the build if it stops being true.
+# The science this chapter showed, and what each exercise's solution found; nbval fails the build if it stops
+# being true.
 cf, lf = results["closed-form field"], results["learned, sigma_L = 0.05"]
 assert cf["distance"] < 0.005 and cf["outline coverage"] > 0.95, cf              # closed form: on the outline, all of it
 assert lf["distance"] < 0.06 and lf["outline coverage"] > 0.4, lf                # learned field: close, looser threshold
@@ -423,13 +570,33 @@ for kind in priors:                                                      # annea
     assert a["distance"] < 0.005, (kind, a)                              # ... and every prior works with it
 assert prior_results["fixed, no annealing"]["outline coverage"] < 0.8            # one starting point, no annealing: gaps
 assert count_results[f"{MANY_SAMPLES} samples"]["outline coverage"] > 0.99       # many samples cover everything
+# 3.1: with eta = 2 sigma_L^2 a gradient step on the closed form is a jump to the weighted mean
+assert sol1_error < 1e-10, sol1_error
+# 3.2: without noise the samples reach the outline but bunch up
+assert sol2[False]["distance"] < 0.01 and sol2[False]["imbalance"] > 0.5, sol2
+assert sol2[False]["outline coverage"] < 0.2 < 0.9 < sol2[True]["outline coverage"], sol2
+# 3.3: spiral without annealing: the inner half is short of samples; annealed: about its share
+assert sol3["no annealing"]["inner share"] < 0.4 < sol3["annealed"]["inner share"] < 0.6, sol3
+assert sol3["no annealing"]["imbalance"] > sol3["annealed"]["imbalance"] + 0.1, sol3
+# 3.4: a last noise-free step brings the learned samples closer to the outline
+assert sol4["learned + denoising step"]["distance"] < sol4["learned"]["distance"], sol4
+# 3.5: the largest stable step is just above k = 2, and past it the samples fly off
+assert 1.9 < sol5["k_ok"] < 2.25 and sol5["distance past k_bad + 0.05"] > 1, sol5
 print("chapter 3 checks passed")
 
 # %% [markdown]
-# **gfcore names used:** `gfcore.sampling.annealed_langevin`, `gfcore.sampling.prior`,
-# `gfcore.schedule.geometric_sigmas`, `gfcore.schedule.linear_sigmas`, `gfcore.fields.smoothed_score`,
-# `gfcore.fields.distance_to_points`, `gfcore.models.ToyScoreNet`, `gfcore.losses.dsm_loss`,
-# `gfcore.data.shapes2d.sample`, `gfcore.data.shapes2d.dense`, `gfcore.viz.plot_points`,
-# `gfcore.viz.setup_axes`, `gfcore.viz.animate_trajectory`, `gfcore.viz.to_html`,
-# `gfcore.utils.seed_everything`, `gfcore.utils.default_device`, `gfcore.mode.choose`,
-# `gfcore.mode.describe`.
+# :::{admonition} You can now
+# :class: tip
+# - write annealed Langevin dynamics {eq}`eq-annealed-langevin` (ShapeGF's Algorithm 1) and say what its step size
+#   and noise do;
+# - sample a 2D shape from a closed-form or a learned field with any prior and any number of points;
+# - measure samples by distance, outline coverage and imbalance, and see why all three are needed;
+# - choose a step size and a noise schedule, and tell when annealing matters (concentrated priors, shapes with
+#   arms).
+#
+# **In the library:** `gfcore.sampling` (`annealed_langevin`, `prior`), `gfcore.schedule` (`geometric_sigmas`,
+# `linear_sigmas`), `gfcore.fields` (`smoothed_score`, `distance_to_points`), `gfcore.models.ToyScoreNet`,
+# `gfcore.losses.dsm_loss`, `gfcore.data.shapes2d` (`sample`, `dense`), `gfcore.diagrams.draw_annealing`,
+# `gfcore.viz` (`plot_points`, `setup_axes`, `animate_trajectory`, `to_html`), `gfcore.mode` (`choose`,
+# `describe`), `gfcore.utils` (`seed_everything`, `default_device`).
+# :::
