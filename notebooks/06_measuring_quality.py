@@ -21,32 +21,16 @@
 # {cite}`achlioptas2018latentgan,yang2019pointflow`. Each rewards something different, each can be fooled, and the
 # numbers depend on details that papers rarely print: which EMD algorithm, and how the clouds were normalised.
 #
-# In this chapter you will
-#
-# - see Chamfer and EMD disagree on two hand-made clouds, and why,
-# - compute the EMD three ways (exact, Fan et al.'s approximate matching {cite}`fan2017psgn`, Sinkhorn
-#   {cite}`cuturi2013sinkhorn`) and measure how far the approximations are from the exact value,
-# - score four constructed "models" (an honest sample, a copy of the training set, a collapse to one shape, a noisy
-#   sample) with MMD, COV, 1-NNA and JSD, and see what each metric rewards and misses,
-# - score the same clouds under the two normalisation protocols in use and get two different verdicts,
-# - evaluate the 3D model of [chapter 5](05_full_3d_model.ipynb) under the official auto-encoding protocol, beside
-#   its oracle and beside the numbers on its model card.
-#
-# **gfcore names used:** `gfcore.metrics.chamfer_distance`, `gfcore.metrics.emd`, `gfcore.metrics.emd_exact`,
-# `gfcore.metrics.emd_approxmatch`, `gfcore.metrics.emd_sinkhorn`, `gfcore.metrics.pairwise_cd`,
-# `gfcore.metrics.coverage`, `gfcore.metrics.jsd`, `gfcore.metrics.evaluate`, `gfcore.metrics.format_table`,
-# `gfcore.metrics.PAPER_SCALES`, `gfcore.data.normalize.PROTOCOLS`, `gfcore.data.normalize.protocol_coordinates`,
-# `gfcore.data.normalize.global_stats`, `gfcore.data.normalize.apply_global`, `gfcore.data.normalize.denormalize`,
-# `gfcore.data.Shapes3D`, `gfcore.evaluation.protocol_data`, `gfcore.evaluation.evaluate_reconstruction`,
-# `gfcore.evaluation.format_table`, `gfcore.evaluation.spread_indices`, `gfcore.evaluation.first_items`,
-# `gfcore.pretrained.load`, `gfcore.pretrained.card`, `gfcore.viz.plot_points`, `gfcore.viz.setup_axes`,
-# `gfcore.viz3d.render_clouds`, `gfcore.viz3d.show_image`, `gfcore.mode.choose`, `gfcore.mode.describe`.
+# In this chapter you will see Chamfer and EMD disagree and why, compute the EMD three ways and measure the
+# approximations against the exact value, score constructed "models" with MMD, COV, 1-NNA and JSD to see what
+# each metric rewards, see two normalisation protocols give two verdicts on the same clouds, and evaluate chapter
+# 5's 3D model under the official auto-encoding protocol beside its oracle.
 
 # %% tags=["remove-output"]
 try:
     import gfcore
 except ImportError:  # on Colab: install the library from the book's repository (Colab's torch is kept)
-    # %pip install -q "gfcore @ git+https://github.com/gfbook/gfbook"
+    # %pip install -q "gfcore[viz3d] @ git+https://github.com/gfbook/gfbook"
     import gfcore
 
 # %%
@@ -70,18 +54,20 @@ device = gfcore.utils.default_device()
 print(gfcore.mode.describe())
 
 # %% [markdown]
-# All sizes of this chapter come from one cell; `GF_MODE=fast` and `GF_MODE=full` run the same code. The fast mode
-# (the stored outputs, on a two-core CPU) uses smaller clouds and smaller sets than the published protocols, and
-# says so wherever a number depends on it.
+# All sizes of this chapter come from one cell; every mode runs the same code. `GF_MODE=fast` (CI) takes about a
+# minute on a two-core CPU; `GF_MODE=full` doubles the sets and the clouds (estimated from the fast run's timings:
+# about 15 minutes on the same CPU); `GF_MODE=paper` uses the published sizes, 2,048 points per cloud and sets of
+# 100 shapes, for a GPU (an estimate, not measured: tens of minutes, most of it the approximate EMD between every
+# pair of clouds). The text says wherever a number depends on the sizes.
 
 # %%
 N_2D = 256                                                   # points of the hand-made 2D clouds
-PAIR_POINTS = gfcore.mode.choose(fast=512, full=2048)       # points per cloud when comparing the three EMDs
-NUM_PAIRS = gfcore.mode.choose(fast=4, full=8)              # shape pairs: half same shape, half different shapes
-SINKHORN_POINTS = gfcore.mode.choose(fast=128, full=2048)   # Sinkhorn needs thousands of sweeps: small on a CPU
-SET_SIZE = gfcore.mode.choose(fast=16, full=100)            # shapes per set for MMD, COV, 1-NNA
-SET_POINTS = gfcore.mode.choose(fast=256, full=2048)        # points per shape in those sets (published: 2048)
-AE_EVERY = gfcore.mode.choose(fast=5, full=1)               # auto-encoding: every k-th of the card's test shapes
+PAIR_POINTS = gfcore.mode.choose(fast=512, full=2048)                 # points per cloud when comparing the EMDs
+NUM_PAIRS = gfcore.mode.choose(fast=4, full=8)                        # pairs: half same shape, half different
+SINKHORN_POINTS = gfcore.mode.choose(fast=128, full=256, paper=2048)  # Sinkhorn: thousands of sweeps, small on a CPU
+SET_SIZE = gfcore.mode.choose(fast=16, full=32, paper=100)            # shapes per set for MMD, COV, 1-NNA
+SET_POINTS = gfcore.mode.choose(fast=256, full=512, paper=2048)       # points per shape in them (published: 2048)
+AE_EVERY = gfcore.mode.choose(fast=5, full=1)                         # auto-encoding: every k-th of the card's shapes
 CATEGORIES = gfcore.data.shapes3d.CATEGORIES                # chair, table, airplane, lamp, mug, bottle
 SCALE = 0.35                                                 # radius of the clouds of the first sections
 NOISE = 0.035                                                # std of the "noisy" model's jitter (10% of SCALE)
@@ -169,7 +155,12 @@ plt.show()
 # $e^{-w\|a_i - b_j\|^2}$ times their unmatched mass, and points of $B$ that are offered more than they have scale
 # their intake down. The soft matches add up to a transport plan $P$, and the value is
 # $\tfrac{1}{N}\sum_{ij} P_{ij}\, c(a_i, b_j)$. A plan that moves all the mass costs at least as much as the best
-# one, so this is an **upper bound** on the exact EMD. `gfcore.metrics.emd_approxmatch` is a batched PyTorch
+# one, so, **when all the mass is placed**, this is an **upper bound** on the exact EMD. PointFlow's ladder (the
+# kernel behind the ShapeGF numbers, `levels="pointflow"`) ends at $w = 4^{-1}$ and can leave some mass unmatched;
+# for clouds close together that is a tiny fraction, but for clouds far apart (further than the widest kernel
+# reaches) part of the mass is never moved, its cost is never counted, and the value falls *below* the exact EMD.
+# `levels="complete"` adds a last uniform level, as Fan et al.'s original kernel does, and places all of it
+# (exercise 2). `gfcore.metrics.emd_approxmatch` is a batched PyTorch
 # version of that algorithm (the kernel itself no longer builds on current PyTorch). The third option is
 # **entropic optimal transport** {cite}`cuturi2013sinkhorn` (`method="sinkhorn"`): the plan that minimises
 # $\langle P, C\rangle - \varepsilon H(P)$, found by Sinkhorn's alternating scalings in the log domain with
@@ -202,9 +193,13 @@ ratio_s = values["approxmatch", "squared"] / values["exact", "squared"]
 # Sinkhorn on every k-th point of the same pairs (the exact value recomputed on those smaller clouds)
 sub = torch.arange(0, PAIR_POINTS, PAIR_POINTS // SINKHORN_POINTS)
 sk_a, sk_b = pair_a[:, sub], pair_b[:, sub]
+threads = torch.get_num_threads()
+if device.type == "cpu":
+    torch.set_num_threads(1)   # thousands of sweeps over small matrices: one thread is fastest, above all on a busy CPU
 t = time.perf_counter()
 sk_value = gfcore.metrics.emd_sinkhorn(sk_a.to(device), sk_b.to(device)).double().cpu()
 t_sinkhorn = (time.perf_counter() - t) / NUM_PAIRS
+torch.set_num_threads(threads)
 sk_exact = gfcore.metrics.emd_exact(sk_a.double(), sk_b.double())
 sk_err = sk_value / sk_exact - 1
 
@@ -216,6 +211,9 @@ for i, kind in enumerate(kinds):
 print(f"seconds per pair ({PAIR_POINTS} points): "
       + ", ".join(f"{m} ({c}) {s:.3f}" for (m, c), s in timings.items())
       + f"; Sinkhorn ({SINKHORN_POINTS} points, on {device.type}) {t_sinkhorn:.3f}")
+sinkhorn_slowdown = t_sinkhorn / timings["exact", "euclidean"]
+print(f"Sinkhorn took {sinkhorn_slowdown:.0f}x the exact solver's time per pair, on clouds "
+      f"{PAIR_POINTS // SINKHORN_POINTS}x smaller")
 
 # %%
 fig, ax = plt.subplots(figsize=(7.5, 3.4))
@@ -236,9 +234,9 @@ plt.show()
 # blurs exactly those short moves) than for two different shapes. With the squared cost the approximation is far
 # looser, several times the exact value for two samplings of one shape: "EMD" in a PVD or LION table is not the
 # same quantity as "EMD" in a PointFlow or ShapeGF table, not even up to a square. Sinkhorn lands within half a
-# percent of exact, but the timings show its price: thousands of sweeps over the $N \times N$ cost matrix. In the
-# stored fast run on a CPU it took fifty times longer per pair than the exact solver, on clouds four times smaller;
-# it pays off only on a GPU, where the sweeps run in parallel. The lesson
+# percent of exact, but the timings show its price: thousands of sweeps over the $N \times N$ cost matrix. On
+# this CPU it took many times longer per pair than the exact solver, on smaller clouds (the last line printed
+# above); it pays off only on a GPU, where the sweeps run in parallel. The lesson
 # for reading tables: **an EMD column is comparable only with columns computed by the same algorithm, cost and
 # normalisation**; `gfcore` reproduces published numbers with `approxmatch` and reports exact or Sinkhorn values
 # under their own names.
@@ -283,7 +281,8 @@ reference = shape_set("val", SET_SIZE, SET_POINTS, categories=("airplane",))
 honest = shape_set("test", SET_SIZE, SET_POINTS, categories=("airplane",))
 training = shape_set("train", SET_SIZE, SET_POINTS, categories=("airplane",))
 train_cd = gfcore.metrics.pairwise_cd(training.to(device)).cpu()
-medoid = training[int(train_cd.sum(1).argmin())]
+medoid_index = int(train_cd.sum(1).argmin())
+medoid = training[medoid_index]
 models = {
     "honest": honest,
     "copy": training.clone(),
@@ -307,11 +306,13 @@ for name, res in scores.items():
 print("(MMD-CD x1e3, MMD-EMD x1e2, COV and 1-NNA in %, JSD x1e2; JSD in bits)")
 
 # %%
-image = gfcore.viz3d.render_clouds([c / SCALE for c in (reference[0], models["honest"][0], models["copy"][0],
+copy_shown = 1 if medoid_index == 0 else 0      # a training shape other than the medoid, so the panels differ
+image = gfcore.viz3d.render_clouds([c / SCALE for c in (reference[0], models["honest"][0], models["copy"][copy_shown],
                                                        models["collapse"][0], models["noisy"][0])],
-                                   titles=["a reference", "honest", "copy", "collapse", "noisy"],
+                                   titles=["a reference", "honest", f"copy (training #{copy_shown})",
+                                           f"collapse (medoid, #{medoid_index})", "noisy"],
                                    window_size=(240, 240), point_size=3.0)
-gfcore.viz3d.show_image(image, title="Figure 6.3 - the first shape of each constructed set (no trained model)")
+gfcore.viz3d.show_image(image, title="Figure 6.3 - a shape of each constructed set (no trained model)")
 
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
 names = [n for n in scores if n != "airplanes vs chairs"]
@@ -533,7 +534,8 @@ print(f"a copying 'auto-encoder': official protocol {ae['oracle-CD'] * 1e4:.3f} 
 # - Chamfer {eq}`eq-chamfer-distance` matches nearest neighbours and is blind to how points are distributed;
 #   EMD {eq}`eq-emd-matching` matches one to one and is not. They can rank two clouds in opposite orders.
 # - The exact EMD is an assignment problem; published tables used Fan et al.'s approximate matching, an upper bound
-#   10-50% above exact with the Euclidean cost and far more with the squared one; Sinkhorn is within a percent at a
+#   when all the mass is placed (10-50% above exact with the Euclidean cost here, far more with the squared one),
+#   which falls below exact when clouds far apart leave mass unmatched; Sinkhorn is within a percent at a
 #   high price in sweeps. Compare EMD numbers only across the same algorithm, cost and normalisation.
 # - MMD {eq}`eq-mmd-cov` rewards fidelity, COV diversity, 1-NNA {eq}`eq-1nna` both (50% is ideal, below 50% flags
 #   copies); each is fooled by something the others catch; all must be computed against held-out shapes, and read
@@ -545,20 +547,137 @@ print(f"a copying 'auto-encoder': official protocol {ae['oracle-CD'] * 1e4:.3f} 
 #
 # ## Exercises
 #
-# 1. Spread the clump of Figure 6.1 over a quarter of the circle instead of a short arc. *Check:* the EMD of the
-#    clumped cloud drops (less mass has to travel far) while its Chamfer distance barely changes.
-# 2. Run `gfcore.metrics.emd_approxmatch` with `levels="complete"` (a last uniform level, as in Fan et al.'s original
-#    kernel) on the pairs of Figure 6.2. *Check:* with `return_unmatched=True` the default `"pointflow"` ladder leaves
-#    a tiny fraction of mass unmatched and the complete ladder none; the values differ by well under 1%.
-# 3. Score the "noisy" model at noise levels 0, 0.01, 0.02, 0.04 and 0.08 and plot MMD-CD and MMD-EMD against the
-#    noise (pass `with_jsd=False`: the largest noise pushes points outside the JSD grid, and `jsd` refuses them).
-#    *Check:* both grow; at 0.08 MMD-CD is several times its noise-free value while MMD-EMD has not much more than
-#    doubled: squared distances punish off-surface points hardest.
-# 4. Score the "collapse" model with `gfcore.metrics.one_nna(..., return_parts=True)` on the matrices of
-#    `gfcore.metrics.evaluate(..., return_matrices=True)`. *Check:* the generated shapes are classified perfectly
-#    (their nearest neighbour is another copy) while most references are classified correctly too.
-# 5. Re-run the auto-encoding section with `emd_method="exact"`. *Check:* both the model's EMD and the oracle's drop,
-#    and the model-to-oracle ratio changes: a ratio, too, depends on the EMD algorithm.
+# Each exercise has a worked solution below it (click to open); the solutions run with the chapter, and its
+# closing checks test what each one claims.
+#
+# **Exercise 1 (warm-up).** Spread the clump of Figure 6.1 over a quarter of the circle instead of a short arc.
+# *Check:* the EMD of the clumped cloud drops, but stays many times the even-but-noisy circle's, while its Chamfer
+# distance stays of the same size, far below the noisy circle's.
+#
+# :::{dropdown} Solution 1
+# Draw the clump's angles from $[0.6, 0.6 + \pi/2]$ instead of $[0.6, 0.75]$ and score both clouds against the
+# reference circle. The extra half of the points now covers a quarter of the circle, but the matching still has to
+# spread it over the whole circle, and most of those points still travel far: the EMD falls, by a modest fraction
+# (the numbers below), and stays far above that of the even cloud. Chamfer never cared how far a point must
+# *travel* to a partner, only how far the nearest one is, and every point is still on the circle: it changes
+# little, and stays far below the noisy circle's.
+# :::
+
+# %% tags=["hide-cell"]
+quarter_angles = torch.cat([clump_angles[:half],
+                            0.6 + (math.pi / 2) * torch.rand(N_2D - half, generator=generator, dtype=torch.float64)])
+quarter = torch.stack([quarter_angles.cos(), quarter_angles.sin()], -1)
+sol1_cd = float(gfcore.metrics.chamfer_distance(quarter[None], circle[None]))
+sol1_emd = float(gfcore.metrics.emd(quarter[None], circle[None], method="exact"))
+print(f"short arc:       CD = {float(cd_2d[0]):.5f}   EMD = {float(emd_2d[0]):.4f}")
+print(f"quarter circle:  CD = {sol1_cd:.5f}   EMD = {sol1_emd:.4f}   (even but noisy: CD = {float(cd_2d[1]):.5f})")
+
+# %% [markdown]
+# **Exercise 2.** Run `gfcore.metrics.emd_approxmatch` with `return_unmatched=True` on the pairs of Figure 6.2,
+# with the default ladder (`levels="pointflow"` for the Euclidean cost) and with `levels="complete"`. Then move the
+# second cloud of every pair 6 units away and do it again. *Check:* on the pairs as they are, PointFlow's ladder
+# leaves a tiny fraction of the mass unmatched, the complete ladder none, and the two values differ by well under
+# 1%; moved apart, PointFlow's ladder leaves a noticeable part of the mass unmatched and reads *below* the exact
+# EMD, the complete ladder stays above it.
+#
+# :::{dropdown} Solution 2
+# The widths $w$ of the ladder are absolute: the widest, $w = 4^{-1}$, weighs a pair of points $d$ apart by
+# $e^{-d^2/4}$, about $10^{-4}$ at $d = 6$ (and $0.1$ at $d = 3$, where almost everything still gets matched). For
+# clouds 6 units apart the last levels move only part of what is left, and some mass stays in place (the numbers
+# below); the value counts only what moved, so it reads below the least cost of moving everything. The complete
+# ladder ends with a uniform level ($w = 0$) that matches everything left, however far.
+# :::
+
+# %% tags=["hide-cell"]
+far = torch.tensor([6.0, 0.0, 0.0])
+sol2 = {}
+for label, b in (("as in Figure 6.2", pair_b), ("moved 6 units apart", pair_b + far)):
+    exact = gfcore.metrics.emd_exact(pair_a.double(), b.double())
+    for levels in ("pointflow", "complete"):
+        value, unmatched = gfcore.metrics.emd_approxmatch(pair_a.to(device), b.to(device), levels=levels,
+                                                          return_unmatched=True)
+        sol2[label, levels] = {"ratio": value.double().cpu() / exact, "unmatched": unmatched.double().cpu()}
+        print(f"{label:20s} {levels:9s}: value / exact {sol2[label, levels]['ratio'].min():.3f}-"
+              f"{sol2[label, levels]['ratio'].max():.3f}, unmatched mass up to "
+              f"{sol2[label, levels]['unmatched'].max():.2e}")
+sol2_change = (sol2["as in Figure 6.2", "complete"]["ratio"] / sol2["as in Figure 6.2", "pointflow"]["ratio"] - 1).abs()
+print(f"complete vs pointflow on the pairs as they are: values differ by at most {sol2_change.max():.2%}")
+
+# %% [markdown]
+# **Exercise 3.** Score the "noisy" model at noise levels 0, 0.01, 0.02, 0.04 and 0.08: build the honest set plus
+# noise, compute its distance matrices to the references (`gfcore.metrics.pairwise_cd`, and
+# `gfcore.metrics.pairwise_emd(reference, generated, method="approxmatch").T`, the order `evaluate` uses) and
+# their MMD (`gfcore.metrics.mmd`), and plot MMD-CD and MMD-EMD against the noise. *Check:* both grow; at 0.08
+# MMD-CD is several times its noise-free value while MMD-EMD has not much more than doubled.
+#
+# :::{dropdown} Solution 3
+# Noise of standard deviation $\epsilon$ moves every point by about $\sqrt{3}\,\epsilon$. Chamfer sums *squared*
+# nearest-neighbour distances, so its noise term grows like $\epsilon^2$ and soon dominates the distance between two
+# different airplanes; EMD sums plain distances, so its noise term grows like $\epsilon$ and adds to a matching
+# cost that was large to start with. Off-surface points are punished hardest by Chamfer.
+# :::
+
+# %% tags=["hide-cell"]
+noise_levels = [0.0, 0.01, 0.02, 0.04, 0.08]
+sol3 = {"MMD-CD": [], "MMD-EMD": []}
+noise_gen = torch.Generator().manual_seed(3)
+for eps in noise_levels:
+    jittered = (honest + eps * torch.randn(honest.shape, generator=noise_gen)).to(device)
+    sol3["MMD-CD"].append(gfcore.metrics.mmd(gfcore.metrics.pairwise_cd(jittered, reference.to(device))))
+    sol3["MMD-EMD"].append(gfcore.metrics.mmd(
+        gfcore.metrics.pairwise_emd(reference.to(device), jittered, method="approxmatch").T))
+fig, ax = plt.subplots(figsize=(5, 3.2))
+for key, marker in (("MMD-CD", "o-"), ("MMD-EMD", "s-")):
+    ax.plot(noise_levels, np.array(sol3[key]) / sol3[key][0], marker, label=key)
+ax.set(xlabel="noise std", ylabel="MMD / its noise-free value",
+       title="Solution 3 - MMD of the noisy airplanes (no trained model)")
+ax.legend(fontsize=8)
+plt.show()
+print("growth at 0.08: " + ", ".join(f"{k} {v[-1] / v[0]:.1f}x" for k, v in sol3.items()))
+
+# %% [markdown]
+# **Exercise 4.** Score the "collapse" model with `gfcore.metrics.one_nna(..., return_parts=True)` on its Chamfer
+# matrices (`pairwise_cd(collapse)`, `pairwise_cd(collapse, reference)`, `pairwise_cd(reference)`). *Check:* every
+# generated shape is classified correctly (its nearest neighbour is another copy), while the references are
+# classified correctly much less often.
+#
+# :::{dropdown} Solution 4
+# Each copy of the medoid has distance 0 to the other copies, so every generated shape's nearest neighbour is
+# generated: accuracy 100% on that half. A reference's nearest neighbour is either another reference or the
+# medoid, whichever is closer; the medoid is, by construction, close to many airplanes, so a fair share of the
+# references is misclassified. 1-NNA averages the two halves, which is why it sits below 100% although one half is
+# perfect: `return_parts` shows where a 1-NNA comes from.
+# :::
+
+# %% tags=["hide-cell"]
+collapse = models["collapse"].to(device)
+ref_d = reference.to(device)
+sol4 = gfcore.metrics.one_nna(gfcore.metrics.pairwise_cd(collapse), gfcore.metrics.pairwise_cd(collapse, ref_d),
+                              gfcore.metrics.pairwise_cd(ref_d), return_parts=True)
+print(f"collapse: 1-NNA-CD {sol4[0]:.1%}; references classified correctly {sol4[1]:.1%}, "
+      f"generated shapes {sol4[2]:.1%}")
+
+# %% [markdown]
+# **Exercise 5 (harder).** Re-run the auto-encoding evaluation with `emd_method="exact"` (same shapes, same seed, so
+# the same reconstructions). *Check:* both the model's EMD and the oracle's drop, and the model-to-oracle ratio
+# changes: a ratio, too, depends on the EMD algorithm.
+#
+# :::{dropdown} Solution 5
+# The exact EMD is the least cost of any matching, so it is at most the approximate matching's value for every
+# pair that places all its mass (and here, clouds of one shape, nearly all is placed). The approximation's excess
+# is largest for two samplings of one surface (Figure 6.2), which is what the oracle compares, and smaller for a
+# reconstruction that is further off. So the oracle's EMD drops by more than the model's, and the ratio grows: a
+# model-to-oracle ratio is comparable only under the same EMD algorithm.
+# :::
+
+# %% tags=["hide-cell"]
+ae_exact = gfcore.evaluation.evaluate_reconstruction(model, torch.utils.data.Subset(inputs, shapes),
+                                                     torch.utils.data.Subset(references, shapes),
+                                                     emd_method="exact", seed=card_eval["seed"], device=device)
+print(f"{'EMD x1e2':20s}{'model':>8s}{'oracle':>8s}{'ratio':>8s}")
+for label, res in ((card_eval["emd_method"], ae), ("exact", ae_exact)):
+    print(f"{label:20s}{res['EMD'] * 1e2:8.3f}{res['oracle-EMD'] * 1e2:8.3f}{res['EMD/oracle']:7.2f}x")
+print(f"the same reconstructions: CD x1e4 {ae['CD'] * 1e4:.3f} and {ae_exact['CD'] * 1e4:.3f}")
 
 # %%
 # The science this chapter showed; nbval fails the build if it stops being true.
@@ -584,16 +703,39 @@ assert abs(pf_w["1-NNA-CD"] - 0.5) > abs(pf_h["1-NNA-CD"] - 0.5)
 assert ae["oracle-CD"] > 0 and ae["CD/oracle"] >= 1.0 and ae["EMD/oracle"] >= 1.0   # nobody beats the oracle
 assert 0.7 <= ae["CD/oracle"] / m["CD_over_oracle"] <= 1.4, (ae["CD/oracle"], m)    # consistent with the card
 assert abs(float(flattering) / ae["CD"] - 1) < 0.15                         # ShapeGF does not copy its input
+# The exercises' solutions: each claim of a "Check:" above, re-measured in this run.
+assert float(emd_2d[1]) * 5 < sol1_emd < float(emd_2d[0]) and sol1_cd < 0.5 * float(cd_2d[1]), (sol1_emd, sol1_cd)
+near_pf, near_full = sol2["as in Figure 6.2", "pointflow"], sol2["as in Figure 6.2", "complete"]        # 2
+far_pf, far_full = sol2["moved 6 units apart", "pointflow"], sol2["moved 6 units apart", "complete"]
+assert near_pf["unmatched"].max() < 0.01 and near_full["unmatched"].max() < 1e-6 and sol2_change.max() < 0.01
+assert far_pf["unmatched"].min() > 0.03 and torch.all(far_pf["ratio"] < 0.97) and torch.all(far_full["ratio"] >= 1)
+for key in ("MMD-CD", "MMD-EMD"):                                                                      # 3
+    assert all(a < b for a, b in zip(sol3[key][1:-1], sol3[key][2:])), sol3   # grows with the noise
+assert sol3["MMD-CD"][-1] > 3 * sol3["MMD-CD"][0] and sol3["MMD-EMD"][-1] < 3 * sol3["MMD-EMD"][0], sol3
+assert sol4[2] == 1.0 and sol4[1] < 0.9, sol4                                                          # 4
+assert ae_exact["EMD"] < ae["EMD"] and ae_exact["oracle-EMD"] < ae["oracle-EMD"], (ae, ae_exact)       # 5
+assert abs(ae_exact["EMD/oracle"] / ae["EMD/oracle"] - 1) > 0.02 and abs(ae_exact["CD"] / ae["CD"] - 1) < 1e-6
 print("chapter 6 checks passed")
 
 # %% [markdown]
-# **gfcore names used:** `gfcore.metrics.chamfer_distance`, `gfcore.metrics.emd`, `gfcore.metrics.emd_exact`,
-# `gfcore.metrics.emd_approxmatch`, `gfcore.metrics.emd_sinkhorn`, `gfcore.metrics.pairwise_cd`,
-# `gfcore.metrics.coverage`, `gfcore.metrics.jsd`, `gfcore.metrics.evaluate`, `gfcore.metrics.format_table`,
-# `gfcore.metrics.PAPER_SCALES`, `gfcore.data.normalize.PROTOCOLS`, `gfcore.data.normalize.protocol_coordinates`,
-# `gfcore.data.normalize.global_stats`, `gfcore.data.normalize.apply_global`, `gfcore.data.normalize.denormalize`,
-# `gfcore.data.Shapes3D`, `gfcore.evaluation.protocol_data`, `gfcore.evaluation.evaluate_reconstruction`,
-# `gfcore.evaluation.format_table`, `gfcore.evaluation.spread_indices`, `gfcore.evaluation.first_items`,
-# `gfcore.pretrained.load`, `gfcore.pretrained.card`, `gfcore.viz.plot_points`, `gfcore.viz.setup_axes`,
-# `gfcore.viz3d.render_clouds`, `gfcore.viz3d.show_image`, `gfcore.utils.seed_everything`,
-# `gfcore.utils.default_device`, `gfcore.mode.choose`, `gfcore.mode.describe`.
+# :::{admonition} You can now
+# :class: tip
+# - compute the Chamfer distance and the EMD of two clouds, and say which of two clouds each one prefers and why;
+# - choose an EMD algorithm (exact, approximate matching, Sinkhorn) and a cost knowingly, and compare EMD numbers
+#   only when both match;
+# - score a set of generated shapes with MMD, COV, 1-NNA and JSD against held-out references, read each beside an
+#   honest sample of the same size, and recognise copying and collapse;
+# - name the normalisation protocol of a generation number, and evaluate an auto-encoder under the official
+#   protocol beside its oracle.
+# :::
+#
+# :::{admonition} In the library
+# :class: note
+# `gfcore.metrics`: `chamfer_distance`, `emd` (`emd_exact`, `emd_approxmatch`, `emd_sinkhorn`), `pairwise_cd`,
+# `pairwise_emd`, `mmd`, `coverage`, `one_nna`, `jsd`, `evaluate`, `format_table`, `PAPER_SCALES`;
+# `gfcore.data.normalize`: `PROTOCOLS`, `protocol_coordinates`, `global_stats`, `apply_global`, `denormalize`;
+# `gfcore.evaluation`: `protocol_data`, `evaluate_reconstruction`, `format_table`, `spread_indices`, `first_items`;
+# `gfcore.data.Shapes3D`; `gfcore.pretrained`: `load`, `card`; `gfcore.viz.plot_points`, `gfcore.viz.setup_axes`;
+# `gfcore.viz3d.render_clouds`, `gfcore.viz3d.show_image`; `gfcore.mode.choose`, `gfcore.mode.describe`;
+# `gfcore.utils.seed_everything`, `gfcore.utils.default_device`.
+# :::
