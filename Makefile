@@ -23,8 +23,9 @@ STAMP := $(VENV)/.stamp
 # torch release installed first when torch is missing: this exact pin picks the local CPU wheel where one exists;
 # a newer release from the index would pull a multi-GB CUDA build. requirements.txt bounds torch to match.
 TORCH_PIN ?= torch==2.13.0
-# per-cell limit (seconds) when the tests run the chapters
+# per-cell limit (seconds) when the tests run the chapters; NBVAL_FLAGS: more pytest options for them
 NBVAL_CELL_TIMEOUT ?= 900
+NBVAL_FLAGS ?=
 # per-cell limit (seconds) for book-exec; -1 means none (full mode trains models)
 EXEC_CELL_TIMEOUT ?= -1
 JB_FLAGS ?= -W -n --keep-going
@@ -57,14 +58,24 @@ lint: venv
 check-pairs: venv
 	GF_MODE=fast MPLBACKEND=Agg $(PY) scripts/check_pairs.py
 
-test-lib: venv
-	GF_MODE=fast MPLBACKEND=Agg $(PY) -m pytest tests
+# The tests and the chapters run in TEST_JOBS processes at once (pytest-xdist; 0 or 1: one process), each with
+# TEST_THREADS threads: on a 2-core machine two one-thread processes beat one two-thread process, and
+# oversubscribed threads slow PyTorch's small iterative kernels down many times over.
+TEST_JOBS ?= 2
+TEST_THREADS ?= $(if $(filter 0 1,$(TEST_JOBS)),,1)
+XDIST := $(if $(filter 0 1,$(TEST_JOBS)),,-n $(TEST_JOBS))
+THREADS_ENV := $(if $(TEST_THREADS),OMP_NUM_THREADS=$(TEST_THREADS) MKL_NUM_THREADS=$(TEST_THREADS),)
 
-# The kernel keeps matplotlib's inline backend (MPLBACKEND unset), as in Jupyter.
+test-lib: venv
+	$(THREADS_ENV) GF_MODE=fast MPLBACKEND=Agg $(PY) -m pytest $(XDIST) tests
+
+# The kernel keeps matplotlib's inline backend (MPLBACKEND unset), as in Jupyter. With several processes every
+# chapter stays whole in one of them (--dist loadscope: its cells in order, in one kernel).
 test-notebooks: venv
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
-	  set -x; env -u MPLBACKEND GF_MODE=fast $(PY) -m pytest --nbval-lax --nbval-current-env \
-	    --nbval-cell-timeout=$(NBVAL_CELL_TIMEOUT) -p no:cacheprovider notebooks/*.ipynb; \
+	  set -x; env -u MPLBACKEND $(THREADS_ENV) GF_MODE=fast $(PY) -m pytest --nbval-lax --nbval-current-env \
+	    --nbval-cell-timeout=$(NBVAL_CELL_TIMEOUT) -p no:cacheprovider $(if $(XDIST),$(XDIST) --dist loadscope,) \
+	    --durations=12 $(NBVAL_FLAGS) notebooks/*.ipynb; \
 	else echo "no notebooks/*.ipynb to run"; fi
 
 test: venv

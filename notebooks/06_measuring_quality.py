@@ -359,7 +359,9 @@ plt.show()
 # from 0: 16 clouds of 256 points leave most of the grid's 21,952 cells empty, so two honest sets already differ
 # by about 0.09 bits here, and that row, not zero, is the value to compare with. Copies match it; noise, collapse
 # and the wrong category raise it. It assumes the clouds sit inside the sphere of radius 0.5 that the grid covers, and
-# `gfcore.metrics.jsd` refuses data outside it rather than silently piling the outer points into the boundary cells:
+# `gfcore.metrics.jsd` refuses data outside it rather than silently piling the outer points into the boundary cells
+# (`gfcore.metrics.evaluate`, which follows the official protocol, counts such points in their nearest cell as the
+# official code does and warns how many there were; `jsd_on_outside="raise"` makes it refuse too):
 
 # %%
 try:
