@@ -45,7 +45,8 @@ def make_venv(path: Path) -> Path:
     py = path / "bin" / "python"
     subprocess.run([str(py), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
     subprocess.run([str(py), "-m", "pip", "install", "-q", *COLAB_PACKAGES], check=True)
-    probe = subprocess.run([str(py), "-c", "import gfcore"], capture_output=True)
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    probe = subprocess.run([str(py), "-c", "import gfcore"], capture_output=True, cwd=path, env=clean)
     if probe.returncode == 0:
         raise RuntimeError(f"{path} already has gfcore: the check needs a venv without it")
     return py
