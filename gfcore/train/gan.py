@@ -49,6 +49,7 @@ from gfcore.train.gan_codes import encode_dataset, resolve_autoencoder
 from gfcore.train.gan_config import PENALTIES, LatentGANConfig, resolve_gan_config
 from gfcore.train.gan_steps import critic_step, generator_step, gradient_penalty
 from gfcore.train.latent_metrics import latent_mmd, median_distance, mmd_yardstick
+from gfcore.train.watch import FirstBadStep
 from gfcore.utils import seed_everything
 
 # random streams (the second value of mix_seed): noise of the generator step, of the critic step,
@@ -192,7 +193,7 @@ class _StatWindow:
     def __init__(self, device):
         self.device = device
         self.sums, self.counts = {}, {}
-        self.first_bad = torch.zeros((), dtype=torch.int64, device=device)
+        self.first_bad = FirstBadStep(("loss_critic",), device)
 
     def add(self, step: int, stats: dict) -> None:
         for k, v in stats.items():
@@ -201,13 +202,12 @@ class _StatWindow:
                 self.counts[k] = 0
             self.sums[k].add_(v)
             self.counts[k] += 1
-        bad = (self.first_bad == 0) & ~torch.isfinite(stats["loss_critic"])
-        self.first_bad = torch.where(bad, step, self.first_bad)
+        self.first_bad.note(step, loss_critic=stats["loss_critic"])
 
     def check(self) -> None:
         """Raise ``FloatingPointError`` naming the first step with a NaN/inf critic loss (one host sync)."""
-        bad = int(self.first_bad)
-        if bad:
+        bad = self.first_bad.read()["loss_critic"]
+        if bad is not None:
             raise FloatingPointError(f"step {bad}: the critic loss is NaN/inf; lower lr or raise penalty_weight")
 
     def take(self) -> dict:

@@ -41,6 +41,7 @@ from gfcore.train.checkpoint import (
     restore_rng,
 )
 from gfcore.train.config import AutoEncoderConfig, resolve_config
+from gfcore.train.watch import FirstBadStep
 from gfcore.utils import seed_everything
 
 
@@ -188,33 +189,28 @@ def _resume(run: RunDir, model, optimizer, ema, rank: int, world: int, total: in
     return start, history
 
 
-class _FirstBadStep:
-    """The first step whose batch held NaN/inf points, and the first whose loss was not finite, recorded on the
-    device (no host synchronisation per step) and raised by :meth:`check` at the next log, validation or
-    checkpoint step, before anything is written. Under ``torchrun`` every rank raises at the same check."""
-
-    NONE = 2**62
+class _BadSteps:
+    """The first step whose batch held NaN/inf points and the first whose loss was not finite
+    (:class:`~gfcore.train.watch.FirstBadStep`, no host sync per step), raised by :meth:`check` at the next log,
+    validation or checkpoint step, before anything is written, with the bad batch's dataset items."""
 
     def __init__(self, device: torch.device):
-        self.first = torch.full((2,), self.NONE, dtype=torch.long, device=device)   # (points, loss)
+        self.first = FirstBadStep(("points", "loss"), device)
         self.items = {}                 # step -> the batch's dataset items (CPU), since the last check
 
-    @torch.no_grad()
     def note(self, step: int, points: torch.Tensor, loss: torch.Tensor, items) -> None:
-        ok = torch.stack([torch.isfinite(points).all(), torch.isfinite(loss).all()])
-        torch.minimum(self.first, torch.where(ok, self.NONE, step), out=self.first)
+        self.first.note(step, points=points, loss=loss)
         self.items[step] = items
 
     def check(self, world: int) -> None:
-        distributed.all_reduce_min(self.first, world=world)
-        points_step, loss_step = self.first.tolist()
+        first = self.first.read(world)
         items, self.items = self.items, {}
-        if points_step != self.NONE:
-            idx = items.get(points_step)
-            raise ValueError(f"step {points_step}: the batch holds NaN/inf points (dataset items "
+        if first["points"] is not None:
+            idx = items.get(first["points"])
+            raise ValueError(f"step {first['points']}: the batch holds NaN/inf points (dataset items "
                              f"{idx.tolist() if isinstance(idx, torch.Tensor) else '?'}); check the data")
-        if loss_step != self.NONE:
-            raise FloatingPointError(f"step {loss_step}: the loss is nan or inf; lower lr, enable grad_clip, or "
+        if first["loss"] is not None:
+            raise FloatingPointError(f"step {first['loss']}: the loss is nan or inf; lower lr, enable grad_clip, or "
                                      "check the data")
 
 
@@ -271,7 +267,7 @@ def _train(cfg, train_set, val_set, run, resume, progress, callback, rank, world
     amp_dtype = distributed.autocast_dtype(device, cfg.amp)
     noise_gen = torch.Generator(device=device)
     window = _LossWindow(sigmas)
-    bad = _FirstBadStep(device)
+    bad = _BadSteps(device)
     eval_model = ema if ema is not None else model
     ema_params = list(ema.parameters()) if ema is not None else None
     live_params = list(model.parameters())
