@@ -55,11 +55,12 @@ device = gfcore.utils.default_device()
 print(gfcore.mode.describe())
 
 # %% [markdown]
-# All sizes of this chapter come from one cell; every mode runs the same code. `GF_MODE=fast` (CI) takes about a
-# minute and a half on a two-core CPU; `GF_MODE=full` samples the bunny more densely, meshes on a finer grid and the
-# learned field on one shape of each of the six categories (estimated from the fast run's timings: about 10 minutes
-# on the same CPU); `GF_MODE=paper` uses the sizes of a publication figure (50,000 points, a $160^3$ grid,
-# $256^2$-pixel images), for a GPU (an estimate, not measured: a few minutes).
+# All sizes of this chapter come from one cell; every mode runs the same code. The outputs on this page come from
+# `GF_MODE=full` (the first line of output above says so): it samples the bunny more densely, meshes on a finer grid
+# and the learned field on one shape of each of the six categories, and took 12.7 minutes on a two-core CPU (one
+# thread, with another chapter running beside it). `GF_MODE=fast` (CI) takes about a minute and a half on the same
+# CPU; `GF_MODE=paper` uses the sizes of a publication figure (50,000 points, a $160^3$ grid, $256^2$-pixel
+# images), for a GPU (an estimate, not measured: a few minutes).
 
 # %%
 NUM_POINTS = gfcore.mode.choose(fast=8000, full=20000, paper=50000)   # points on the bunny: the closed-form field
@@ -370,8 +371,9 @@ plt.show()
 # little thin; the close-up of the cross-section (Figure 8.5) shows the level $\ell$ running on both sides of
 # the surface. Both sheets together have nearly twice the area of the bunny (the table). Keeping the outer sheet
 # gives one closed bunny, but inflated by $\ell$, which the Chamfer distance sees; projecting its vertices along
-# the field puts them on the surface, with the area of the bunny, and the Chamfer distance drops to a small
-# multiple of the floor of two samplings of the bunny itself. What remains is the smoothing at scale $\sigma$.
+# the field puts them on the surface, with the area of the bunny (9.18 against 9.51), and the Chamfer distance
+# drops from 7.8 to 1.1 times the floor of two samplings of the bunny itself. What remains is the smoothing at
+# scale $\sigma$.
 #
 # An interactive view of the projected mesh (drag to rotate; it works in the static page):
 
@@ -505,8 +507,9 @@ plt.show()
 # ## The learned field of the shipped 3D model
 #
 # Everything above took a score callable. Now the callable is the decoder of the model that chapter 5 trained and
-# the book ships, `gfcore.pretrained.load("shapes3d")`; its card says on what data, how long and how well, and
-# every result from here on is this model. Held-out shapes of its test split are encoded from a 2,048-point
+# the book ships, `gfcore.pretrained.load("shapes3d")`: this chapter trains nothing, so it loads the weights that
+# chapter 5's full-mode recipe and seed produced. Its card says on what data, how long and how well, and every
+# result from here on is this model. Held-out shapes of its test split are encoded from a 2,048-point
 # sample of their train pool, as in the auto-encoding protocol; their test pool, 5,000 points the encoder never
 # saw, is the reference. The fair comparison for the learned field is the closed-form field of the *same* input
 # cloud: both know the same 2,048 points, and the learned one has squeezed them through a code of 128 numbers.
@@ -559,8 +562,9 @@ print("shapes3d, median |u_learned - u_closed| / median u_closed by sigma:",
       {s: round(v, 3) for s, v in agreement.items()})
 
 # %% [markdown]
-# The learned distance is far off at the smallest level and improves steadily with $\sigma$ (the numbers above):
-# the network is reliable only at the larger levels, where the closed form is already smoothing. One more
+# The learned distance is far off at the smallest level and improves steadily with $\sigma$ (the numbers above:
+# a median error of 55% of the distance at $\sigma = 0.02$, 11% at $0.08$): the network is reliable only at the
+# larger levels, where the closed form is already smoothing. One more
 # failure is specific to a learned field: far from the surface (more than a few $\sigma$) the network never saw
 # a training point, and nothing forces its $\sigma^2 s$ to be large there. Where it comes out small, $u$ falls
 # below $\ell$ in empty space and marching cubes draws sheets where no surface is. What helps is the model's own
@@ -626,21 +630,27 @@ gfcore.viz3d.show_image(np.concatenate([top, grid_image]),
 plt.show()
 
 # %% [markdown]
-# The table is the honest account. The closed-form field meshes the input cloud with no loss: at the smallest
-# level tried, its mesh is even a little closer to the held-out points than the 2,048 input points themselves
-# (a surface covers the reference better than a sparse sample of it). The learned field, at the level the input
-# chooses for it, is several times further away (the ratio above), and Figure 8.8 shows where. Part of it is in
-# the model's own samples already (top row): the chair's five-legged star base comes out as a blob, the
+# The table is the honest account. The closed-form field meshes the input cloud with no loss in Chamfer
+# distance: at the smallest level tried, its mesh is even a little closer to the held-out points than the 2,048
+# input points themselves (0.8x; a surface covers the reference better than a sparse sample of it). Its meshes are
+# not clean, though (second row of Figure 8.8): the 2,048 points are spread thinnest over the largest surfaces, and
+# at $\sigma = 0.03$, below their spacing there, the table's top comes out rough and pitted and the mug torn, its
+# wall full of holes and stray triangles; the lamp's stem is a thread. The learned field, at the level the input
+# chooses for it ($\sigma = 0.05$), is 2.8 times further away, and Figure 8.8 shows where. Part of it is in the
+# model's own samples already (top row): the chair's five-legged star base comes out as a blob under a post, the
 # airplane's tail as a lump. That is the reconstruction of an auto-encoder with a 128-number code trained on a CPU
-# budget, whose card puts its reconstruction Chamfer at about 2.5 times the oracle's. The meshes of its field then
-# show parts that the input does not have: the chair grows armrest-like side panels and a flat disc for a base,
-# and, meshed everywhere (third row), fragments under its seat, while the table grows two slabs hanging between
-# its legs: sheets where the network's field happens to be small, away from the shape. Support (bottom row)
-# removes the table's slabs and most fragments, and the Chamfer distance falls several-fold with them (the "no
-# support" row), but not the chair's side panels and disc, which lie close to its samples. These are faults of
-# the model, not of the extraction: the closed-form row, built by the same code from the same input, has none of
-# them. Thin parts (seats, wings) are meshed as the plate was: a shell, collapsed by the projection onto two
-# layers.
+# budget, whose card puts its reconstruction Chamfer at 2.55 times the oracle's (on these six shapes its samples
+# are about twice the oracle: 2.77e-03 against 1.34e-03), and its mesh is about as close as those samples (1.1x). The
+# meshes of its field then show parts that the input does not have. Meshed everywhere (third row), the chair grows
+# armrest-like side panels, fragments under its seat and a flat disc for a base; the table grows two slabs and a
+# lumpy mass between its legs; the mug a small lid floating in its opening: sheets where the network's field
+# happens to be small, away from the shape. Support (bottom row) removes the table's slabs and mass, the mug's
+# lid and the chair's fragments, and the Chamfer distance falls seven-fold with them (2.12e-02 without support,
+# 3.04e-03 with it), but not the chair's side panels (now in pieces) and its disc on a post, which lie close to its
+# samples. These are faults of the model, not of the extraction: the closed-form row, built by the same code from
+# the same input, grows no parts; its faults are holes where the input is sparse. The mug and the bottle come out
+# of the learned field smoother than out of the closed form. Thin parts (seats, wings) are meshed as the plate
+# was: a shell, collapsed by the projection onto two layers.
 #
 # The same extraction is a command, for a held-out shape or for any point cloud (`--input cloud.npy`); its
 # defaults are the ones this section found (`--sigma 0.05`, support from 2,048 samples):
@@ -686,11 +696,12 @@ plt.show()
 
 # %% [markdown]
 # The two fields trade places here. The closed-form field of 2,048 points puts its hits closer to the held-out
-# points (the numbers above), but at its small $\sigma$, near the point spacing, its direction ripples from point
-# to point and the normals come out speckled. The learned field gives smooth normals, and its hits are further
-# off for the reasons of Figure 8.8, now seen without a mesh: the parts the reconstruction gets wrong, and, since
-# a ray stops wherever $u$ is small, fragments in empty space (under the table) that support removed from the
-# meshes and that nothing removes from a ray cast.
+# points (a median of 0.0186 against 0.0267), but at its small $\sigma$, near or below the point spacing, its
+# direction ripples from point to point and the normals come out speckled. The learned field gives smooth normals,
+# and its hits are further off for the reasons of Figure 8.8, now seen without a mesh: the parts the reconstruction
+# gets wrong (the chair's side panels and disc base are there again), and, since a ray stops wherever $u$ is
+# small, a fragment in empty space (between the table's front legs) that support removed from the meshes and that
+# nothing removes from a ray cast.
 #
 # ## Summary
 #
@@ -707,7 +718,9 @@ plt.show()
 #   support of its own samples fixes.
 # - The same code runs on the learned field of the shipped model `shapes3d`, which is reliable only at the
 #   larger levels of its ladder; chosen by the input cloud, $\sigma = 0.05$ meshes it best. Its meshes are
-#   bounded by its reconstruction: the closed-form field of the input cloud meshes the same shapes better.
+#   bounded by its reconstruction, and grow parts the input lacks (a chair's side panels and disc base survive
+#   support): the closed-form field of the input cloud meshes the same shapes 2.8 times closer to the held-out
+#   points, though torn where the input is sparse.
 #
 # ## Exercises
 #
@@ -717,15 +730,16 @@ plt.show()
 # **Exercise 1 (warm-up).** Ray cast the bunny at `SIGMA / 2` and at `2 * SIGMA`, and measure, as for Figure 8.3,
 # the share of pixels hit and the distance of the hits to the true surface. *Check:* at $2\sigma$ the hits move
 # off the surface (their 95% distance grows: the curvature bias $\sigma^2/R$ grows four times); at $\sigma/2$,
-# below the point spacing, the distances improve only a little and a few more rays slip between the points.
+# below the point spacing, the distances improve only a little.
 #
 # :::{dropdown} Solution 1
 # Call `gfcore.surface.render_depth(closed_form, sigma, ...)` at both levels and turn the depths into hit points
 # with `gfcore.surface.camera_rays`, as above. A wider kernel pulls the zero set of $u$ inward on every curved
 # part, by $\sigma^2/R$ {eq}`eq-ch8-sphere-bias`, so the hits sit inside the scan by more. A narrower one would
-# remove most of that bias, but below the spacing the kernel sees one or two points at a time and $u$ ripples by
-# about the spacing: the hits gain little, and some rays pass between the points. The useful $\sigma$ is a little
-# above the point spacing.
+# remove most of that bias, but below the spacing the kernel sees few points at a time and $u$ ripples by about
+# the spacing: the hits gain little (in full mode, the outputs below: the median from 0.0088 to 0.0081, the 95%
+# distance from 0.0192 to 0.0158, while at $2\sigma$ the 95% distance doubles to 0.0373; the share of pixels hit
+# stays at 33-34%). The useful $\sigma$ is a little above the point spacing.
 # :::
 
 # %% tags=["hide-cell"]
