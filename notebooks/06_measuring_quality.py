@@ -684,7 +684,7 @@ print(f"the same reconstructions: CD x1e4 {ae['CD'] * 1e4:.3f} and {ae_exact['CD
 # %%
 # The science this chapter showed; nbval fails the build if it stops being true.
 assert cd_2d[0] < cd_2d[1] and emd_2d[0] > emd_2d[1]                       # Chamfer and EMD disagree on Figure 6.1
-assert torch.all(ratio_e >= 1.0) and torch.all(ratio_e < 1.6), ratio_e       # approxmatch: an upper bound, within 1.6x
+assert torch.all(ratio_e >= 1.0) and torch.all(ratio_e < 2.0), ratio_e       # approxmatch: an upper bound, within 2x
 assert torch.all(ratio_s >= 1.0), ratio_s                                   # ... with the squared cost too
 assert torch.all(sk_err.abs() < 0.02), sk_err                               # Sinkhorn: within 2% of exact
 h = scores["honest"]

@@ -413,7 +413,8 @@ for synset in sorted(os.listdir(TREE)):
 
 # %% [markdown]
 # The real loader reads it. A validation item is the first 2,048 points of a shape's test pool, normalised by the
-# shape's box; undoing the normalisation with the `shift` and `scale` the item carries must give back exactly the
+# box of the shape's whole 15,000-point cloud, as the official loader does (so the whole cloud spans $[-1, 1]$
+# along its longest side, and the item's 2,048 points lie inside it without always touching its faces); undoing the normalisation with the `shift` and `scale` the item carries must give back exactly the
 # points the cell wrote. A training item is a fresh draw from the train pool: every point must be one of the
 # first 10,000 written.
 
@@ -427,7 +428,8 @@ for i in range(len(val_set)):
     raw = written[val_set.files[i]]
     back = (item["points"] * item["scale"] + item["shift"]).numpy()
     readback.append(float(np.abs(back - raw[10000:10000 + PROTOCOL_POINTS]).max()))
-    box = item["points"].amax(0) - item["points"].amin(0)
+    whole = (torch.from_numpy(raw).double() - item["shift"].double()) / item["scale"].double()   # all 15,000
+    box = whole.amax(0) - whole.amin(0)
     assert abs(float(box.max()) - 2.0) < 1e-5 and float(item["points"].abs().max()) <= 1 + 1e-5
 item = train_set[0]
 back = (item["points"] * item["scale"] + item["shift"]).double()
