@@ -58,10 +58,10 @@ if device.type == "cpu":
 print(gfcore.mode.describe())
 
 # %% [markdown]
-# All sizes of this chapter come from one cell. `GF_MODE=fast` (what CI runs, about two minutes on a two-core CPU;
-# the outputs on this page come from it) and `GF_MODE=full` (the default on a GPU; about half an hour on a two-core
-# CPU, estimated from its step counts) run the same code. `GF_MODE=paper` runs the full sizes: this 2D chapter has
-# no paper-scale setting.
+# All sizes of this chapter come from one cell. `GF_MODE=fast` (what CI runs, about two minutes on a two-core CPU)
+# and `GF_MODE=full` (the default on a GPU) run the same code. The outputs on this page come from full mode:
+# 16.2 minutes on a two-core CPU, one thread, with another chapter running beside it. `GF_MODE=paper` runs the
+# full sizes: this 2D chapter has no paper-scale setting.
 
 # %%
 NUM_POINTS = gfcore.mode.choose(fast=1024, full=2048)  # points on the star: the training data
@@ -252,11 +252,11 @@ for s, (c_near, c_far) in table.items():
     print(f"{s:7.3f} | {c_near:11.3f} | {c_far:10.3f}")
 
 # %% [markdown]
-# Near the shape the agreement is close to perfect at the large widths and degrades as $\sigma$ shrinks: the
-# finest levels ask the network for a field that turns around within a distance $\sigma$ of the outline, which
-# is the hardest part to learn (and the part that improves most with more training: compare the `fast` and
-# `full` runs). Far from the shape the directions agree well at every level: the network has learned that
-# everything flows toward the star.
+# Near the shape the agreement is close to perfect at the large widths and degrades as $\sigma$ shrinks, to 0.981
+# at $\sigma_L$: the finest levels ask the network for a field that turns around within a distance $\sigma$ of the
+# outline, which is the hardest part to learn (and the part that improves most with more training: fast mode,
+# with half the steps and a smaller network, reaches about 0.92 there). Far from the shape the directions agree
+# well at every level (0.958 or more): the network has learned that everything flows toward the star.
 #
 # ## One sigma or a ladder?
 #
@@ -381,11 +381,12 @@ plt.show()
 # its capacity with five others. **Far from the spiral** no network knows the $\sigma_L$ field well, since no
 # $\sigma_L$ training point lands there, but the two kinds fail differently. The ladder networks point the right
 # way practically everywhere, in every seed, though they get the field's strength wrong by a large fraction (the
-# relative error): the same weights serve the large levels, whose training points do reach the far region (at
-# $\sigma_1$ their field there is within about ten percent of the closed form, the last line), and that carries
-# over to $\sigma_L$. What a one-$\sigma$ network does far away is an extrapolation that no loss term checked, and
-# it changes from seed to seed: the share of the far region where it points the wrong way varies widely between
-# seeds (the wrong-way column). The relative error, which also counts the field's strength, is large for both
+# relative error, about 0.6): the same weights serve the large levels, whose training points do reach the far
+# region (at $\sigma_1$ their field there is within about five percent of the closed form, the last line), and that
+# carries over to $\sigma_L$. What a one-$\sigma$ network does far away is an extrapolation that no loss term
+# checked, and it changes from seed to seed: the share of the far region where it points the wrong way varies
+# widely between seeds (the wrong-way column: from 9.9% to 44.5%), and 40-58% of its samples are lost. The
+# relative error, which also counts the field's strength, is large for both
 # kinds: far from the shape neither knows how strong the $\sigma_L$ field is, only the ladder reliably knows where
 # it points.
 #
@@ -437,8 +438,9 @@ ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
 plt.show()
 
 # %% [markdown]
-# With $\sigma^2$ (blue) every level contributes a loss of order one, the fine levels, the hardest to fit, a
-# little more than the coarse ones. With $\sigma^3$ (orange) each bar is multiplied by $\sigma$: the finest level
+# With $\sigma^2$ (blue) every level contributes a loss of order one, the fine levels, the hardest to fit, more
+# than the coarse ones (about 0.6 from $\sigma = 0.302$ down, against 0.18 at $\sigma_1$). With $\sigma^3$
+# (orange) each bar is multiplied by $\sigma$: the finest level
 # now weighs twenty times less, relative to the coarsest, and its share of the loss becomes the smallest. The
 # optimiser then spends its effort on the coarse field, and the fine levels, which decide how sharp the final
 # samples are, learn more slowly. For a large network trained for days (the paper's setting) this matters less;
