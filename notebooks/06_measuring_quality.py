@@ -640,14 +640,15 @@ print("growth at 0.08: " + ", ".join(f"{k} {v[-1] / v[0]:.1f}x" for k, v in sol3
 # %% [markdown]
 # **Exercise 4.** Score the "collapse" model with `gfcore.metrics.one_nna(..., return_parts=True)` on its Chamfer
 # matrices (`pairwise_cd(collapse)`, `pairwise_cd(collapse, reference)`, `pairwise_cd(reference)`). *Check:* every
-# generated shape is classified correctly (its nearest neighbour is another copy), while the references are
-# classified correctly much less often.
+# generated shape is classified correctly (its nearest neighbour is another copy), while some references are not
+# (their nearest neighbour is the medoid).
 #
 # :::{dropdown} Solution 4
 # Each copy of the medoid has distance 0 to the other copies, so every generated shape's nearest neighbour is
 # generated: accuracy 100% on that half. A reference's nearest neighbour is either another reference or the
-# medoid, whichever is closer; the medoid is, by construction, close to many airplanes, so a fair share of the
-# references is misclassified. 1-NNA averages the two halves, which is why it sits below 100% although one half is
+# medoid, whichever is closer; the medoid is, by construction, close to many airplanes, so some references are
+# misclassified (how many depends on the set: the fewer and sparser the references, the more often the medoid is
+# the nearest). 1-NNA averages the two halves, which is why it sits below 100% although one half is
 # perfect: `return_parts` shows where a 1-NNA comes from.
 # :::
 
@@ -714,7 +715,7 @@ assert far_pf["unmatched"].min() > 0.03 and torch.all(far_pf["ratio"] < 0.97) an
 for key in ("MMD-CD", "MMD-EMD"):                                                                      # 3
     assert all(a < b for a, b in zip(sol3[key][1:-1], sol3[key][2:])), sol3   # grows with the noise
 assert sol3["MMD-CD"][-1] > 3 * sol3["MMD-CD"][0] and sol3["MMD-EMD"][-1] < 3 * sol3["MMD-EMD"][0], sol3
-assert sol4[2] == 1.0 and sol4[1] < 0.9, sol4                                                          # 4
+assert sol4[2] == 1.0 and sol4[1] < 1.0, sol4                                                          # 4
 assert ae_exact["EMD"] < ae["EMD"] and ae_exact["oracle-EMD"] < ae["oracle-EMD"], (ae, ae_exact)       # 5
 assert abs(ae_exact["EMD/oracle"] / ae["EMD/oracle"] - 1) > 0.02 and abs(ae_exact["CD"] / ae["CD"] - 1) < 1e-6
 print("chapter 6 checks passed")
