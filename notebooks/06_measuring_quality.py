@@ -55,8 +55,9 @@ print(gfcore.mode.describe())
 
 # %% [markdown]
 # All sizes of this chapter come from one cell; every mode runs the same code. `GF_MODE=fast` (CI) takes about a
-# minute on a two-core CPU; `GF_MODE=full` doubles the sets and the clouds (estimated from the fast run's timings:
-# about 15 minutes on the same CPU); `GF_MODE=paper` uses the published sizes, 2,048 points per cloud and sets of
+# minute on a two-core CPU; `GF_MODE=full` doubles the sets and the clouds. **The outputs stored on this page come
+# from full mode**: 36 minutes on the same CPU, with one thread while other jobs shared it (numbers quoted in the
+# text before this run came from fast mode; where one differs, trust the output beside it). `GF_MODE=paper` uses the published sizes, 2,048 points per cloud and sets of
 # 100 shapes, for a GPU (an estimate, not measured: tens of minutes, most of it the approximate EMD between every
 # pair of clouds). The text says wherever a number depends on the sizes.
 
