@@ -55,11 +55,12 @@ print(gfcore.mode.describe())
 
 # %% [markdown]
 # All sizes of this chapter come from one cell; every mode runs the same code. `GF_MODE=fast` (CI) takes about a
-# minute on a two-core CPU; `GF_MODE=full` doubles the sets and the clouds. **The outputs stored on this page come
-# from full mode**: 36 minutes on the same CPU, with one thread while other jobs shared it (numbers quoted in the
-# text before this run came from fast mode; where one differs, trust the output beside it). `GF_MODE=paper` uses the published sizes, 2,048 points per cloud and sets of
-# 100 shapes, for a GPU (an estimate, not measured: tens of minutes, most of it the approximate EMD between every
-# pair of clouds). The text says wherever a number depends on the sizes.
+# minute on a two-core CPU; `GF_MODE=full` doubles the sets and the clouds (four times the points for the EMD
+# pairs) and auto-encodes all 60 of the card's shapes. **The outputs stored on this page come from full mode**:
+# 36 minutes on the same CPU, with one thread while other jobs shared it, and the numbers in the text are theirs.
+# `GF_MODE=paper` uses the published sizes, 2,048 points per cloud and sets of 100 shapes, for a GPU (an estimate,
+# not measured: tens of minutes, most of it the approximate EMD between every pair of clouds). The text says
+# wherever a number depends on the sizes.
 
 # %%
 N_2D = 256                                                   # points of the hand-made 2D clouds
@@ -149,9 +150,10 @@ plt.show()
 # ## Three ways to compute the EMD
 #
 # The exact EMD {eq}`eq-emd-matching` is an assignment problem, solved in $O(N^3)$ by the Hungarian-type algorithm
-# in `scipy.optimize.linear_sum_assignment` (`method="exact"`): under a second for 2048 points, on the CPU. The field's
-# published numbers did not come from it. They came from a CUDA kernel for Fan et al.'s **approximate matching**
-# {cite}`fan2017psgn` (`method="approxmatch"`): a coarse-to-fine soft matching where, for widths
+# in `scipy.optimize.linear_sum_assignment` (`method="exact"`): a few seconds per pair of 2048-point clouds on the
+# busy CPU of the stored run (2.6 s, printed below). The field's published numbers did not come from it. They came
+# from a CUDA kernel for Fan et al.'s **approximate matching** {cite}`fan2017psgn` (`method="approxmatch"`): a
+# coarse-to-fine soft matching where, for widths
 # $w = 4^7, 4^6, \dots, 4^{-1}$, every point of $A$ offers its unmatched mass to the points of $B$ in proportion to
 # $e^{-w\|a_i - b_j\|^2}$ times their unmatched mass, and points of $B$ that are offered more than they have scale
 # their intake down. The soft matches add up to a transport plan $P$, and the value is
@@ -165,8 +167,8 @@ plt.show()
 # version of that algorithm (the kernel itself no longer builds on current PyTorch). The third option is
 # **entropic optimal transport** {cite}`cuturi2013sinkhorn` (`method="sinkhorn"`): the plan that minimises
 # $\langle P, C\rangle - \varepsilon H(P)$, found by Sinkhorn's alternating scalings in the log domain with
-# $\varepsilon$ lowered step by step to 1% of the transport cost. Its plan spreads a little, so it reads slightly
-# above the exact value.
+# $\varepsilon$ lowered step by step to 1% of the transport cost. Its plan spreads a little, so, once the scalings
+# have converged, it reads slightly above the exact value.
 #
 # We compare the three on pairs of procedural 3D shapes (scaled into a ball of radius 0.35, about the size of raw
 # ShapeNet shapes: the approximate matching's kernel widths are absolute, so its value depends on the units): two
@@ -230,17 +232,19 @@ ax.set_title("Figure 6.2 - the approximations against the exact EMD")
 plt.show()
 
 # %% [markdown]
-# With the Euclidean cost the approximate matching reads 15-45% above the exact EMD in this run, more for two
+# With the Euclidean cost the approximate matching reads 6-84% above the exact EMD in this run: 46-84% for two
 # samplings of one shape (whose exact EMD is small: the points only need to shuffle locally, and a soft matching
-# blurs exactly those short moves) than for two different shapes. With the squared cost the approximation is far
-# looser, several times the exact value for two samplings of one shape: "EMD" in a PVD or LION table is not the
-# same quantity as "EMD" in a PointFlow or ShapeGF table, not even up to a square. Sinkhorn lands within half a
-# percent of exact, but the timings show its price: thousands of sweeps over the $N \times N$ cost matrix. On
-# this CPU it took many times longer per pair than the exact solver, on smaller clouds (the last line printed
-# above); it pays off only on a GPU, where the sweeps run in parallel. The lesson
-# for reading tables: **an EMD column is comparable only with columns computed by the same algorithm, cost and
-# normalisation**; `gfcore` reproduces published numbers with `approxmatch` and reports exact or Sinkhorn values
-# under their own names.
+# blurs exactly those short moves), 6-22% for two different shapes. With the squared cost the approximation is far
+# looser, 6.6 to 11.9 times the exact value for two samplings of one shape: "EMD" in a PVD or LION table is not the
+# same quantity as "EMD" in a PointFlow or ShapeGF table, not even up to a square. Sinkhorn lands within 1% of
+# exact on seven of the eight pairs (six slightly above it, pair 1 0.08% below, within its tolerance). On pair 2 it
+# reads 1.8% *below*, and the warning printed with the table says a plan had not converged within its 20,000 sweeps
+# (plausibly that one): a plan whose marginals are still off does not move exactly the right mass, so its value is
+# no longer an upper bound. The timings show the price: thousands of sweeps over the $N \times N$ cost matrix. On
+# this CPU it took 9 times longer per pair than the exact solver (23 s against 2.6 s), on clouds 8 times smaller;
+# it pays off only on a GPU, where the sweeps run in parallel. The lesson for reading tables: **an EMD column is
+# comparable only with columns computed by the same algorithm, cost and normalisation**; `gfcore` reproduces
+# published numbers with `approxmatch` and reports exact or Sinkhorn values under their own names.
 #
 # ## Judging a set: MMD, COV, 1-NNA
 #
@@ -335,32 +339,36 @@ plt.show()
 #
 # - **Honest** is the yardstick: what a generator that samples the data distribution perfectly scores with sets of
 #   this size. Its MMD is not zero (no other airplane is identical to a reference), its COV is well below 100% (some
-#   references happen to be nobody's nearest), and its 1-NNA is not exactly 50%: with 16 + 16 shapes (fast mode) the
-#   classifier's accuracy moves in steps of 3%, and two honest samples can land 20 points below 50%, as 1-NNA-EMD
-#   does here. Every other row is to be read against this one, never against the ideal values.
+#   references happen to be nobody's nearest: COV 53%), and its 1-NNA need not be exactly 50%: with 32 + 32 shapes
+#   the classifier's accuracy moves in steps of about 1.6% (3% with fast mode's 16 + 16), and two honest samples
+#   land some points away from 50%, as 1-NNA-CD does here (54.7%; 1-NNA-EMD happens to hit 50.0%). Every other row
+#   is to be read against this one, never against the ideal values.
 # - **Copy** against the training set it copied: MMD-CD exactly 0, COV 100%, 1-NNA 0%: a perfect score on two
 #   metrics and an impossible one on the third, since every shape's nearest neighbour is its own twin in the other
 #   set. (MMD-EMD is small but not 0: the approximate matching of a cloud with itself still spreads a little mass to
 #   neighbouring points, one more sign that it is an upper bound.) Scored against held-out shapes, the copy is merely
-#   as good as the honest sample, within the noise of sets this small, which is what it is: a sample of the data.
+#   as good as the honest sample (MMD-CD 0.671 against 0.713, the same COV-CD), within the noise of sets this small,
+#   which is what it is: a sample of the data.
 #   Scores are only meaningful against shapes the model never saw, and 1-NNA far below the honest value is a warning.
-# - **Collapse**: its MMD is worse than the honest sample's, but only by half, since one well-chosen airplane is not
-#   far from most airplanes; by MMD-CD it even ranks above the noisy model. It covers a single reference (COV 1/16),
-#   and 1-NNA tells its identical shapes apart from the references at once: MMD alone would have missed what COV and
-#   1-NNA see.
-# - **Noisy** keeps the honest sample's shapes, but every distance grows: MMD-CD, built on squared distances, doubles,
-#   while MMD-EMD rises by a fifth. 1-NNA moves far from 50%, because the noise itself is a feature the classifier
-#   can use, and even COV-CD drops: the noisy clouds' nearest references concentrate on fewer shapes.
-# - **Airplanes vs chairs**: two sets that do not overlap at all give 1-NNA of 100%, a low coverage and an MMD-CD more
-#   than ten times the honest one.
+# - **Collapse**: its MMD is worse than the honest sample's, but by less than a factor of two (1.8 times by Chamfer,
+#   1.4 times by EMD), since one well-chosen airplane is not far from most airplanes; by MMD-CD it even ranks above
+#   the noisy model. It covers a single reference (COV 1/32), and 1-NNA tells its identical shapes apart from the
+#   references almost every time (97% by Chamfer): MMD alone would have missed what COV and 1-NNA see.
+# - **Noisy** keeps the honest sample's shapes, but every distance grows: MMD-CD, built on squared distances, rises
+#   2.4 times, while MMD-EMD rises by about a quarter. 1-NNA moves far from 50% (100% by Chamfer, 94% by EMD),
+#   because the noise itself is a feature the classifier can use, and even COV-CD drops, from 53% to 31%: the noisy
+#   clouds' nearest references concentrate on fewer shapes.
+# - **Airplanes vs chairs**: two sets that do not overlap at all give 1-NNA of 100%, a coverage of a single
+#   reference and an MMD-CD about 17 times the honest one.
 #
 # JSD compares the two sets' *pooled* point distributions $P$ and $Q$, histograms on a $28^3$ grid (PointFlow's, after
 # Achlioptas et al.): $\mathrm{JSD}(P, Q) = H\big(\tfrac{P + Q}{2}\big) - \tfrac12 H(P) - \tfrac12 H(Q)$ with $H$ the
 # entropy in bits. It notices where points are, not which shape they belong to, and with small sets its floor is far
-# from 0: 16 clouds of 256 points leave most of the grid's 21,952 cells empty, so two honest sets already differ
-# by about 0.09 bits here, and that row, not zero, is the value to compare with. Copies match it; noise, collapse
-# and the wrong category raise it. It assumes the clouds sit inside the sphere of radius 0.5 that the grid covers, and
-# `gfcore.metrics.jsd` refuses data outside it rather than silently piling the outer points into the boundary cells
+# from 0: 32 clouds of 512 points leave most of the grid's 21,952 cells empty, so two honest sets already differ
+# by about 0.044 bits here, and that row, not zero, is the value to compare with. Copies match it (0.039); noise,
+# collapse and the wrong category raise it (to 0.19, 0.24 and 0.59 bits). It assumes the clouds sit inside the
+# sphere of radius 0.5 that the grid covers, and `gfcore.metrics.jsd` refuses data outside it rather than silently
+# piling the outer points into the boundary cells
 # (`gfcore.metrics.evaluate`, which follows the official protocol, counts such points in their nearest cell as the
 # official code does and warns how many there were; `jsd_on_outside="raise"` makes it refuse too):
 
@@ -412,10 +420,12 @@ for protocol in ("pointflow", "shape_bbox"):
 # %% [markdown]
 # Under the per-shape box protocol the mis-sized model scores *exactly* like the honest one: the box erases the
 # scale. Under PointFlow's protocol the wrong sizes show: MMD rises by both distances, more by Chamfer (squared
-# distances) than by EMD, and 1-NNA moves away from 50% by both. COV is the weakest witness, since it asks only
-# *which* reference is nearest and not how near: COV-CD does not move at all. The two protocols also give different
-# numbers for the *same* honest model, each in its own units, so a number means nothing without the protocol it was
-# computed under: every table `gfcore` prints names it, and never mixes protocols in one column.
+# distances, about 60% higher) than by EMD (about 30%), and 1-NNA moves away from 50% by both (from 58% and 55% to
+# 80% and 81%). COV is the least dependable witness, since it asks only *which* reference is nearest and not how
+# near: COV-CD loses only two of the 32 references (47% to 41%), although COV-EMD drops further (63% to 44%). The
+# two protocols also give different numbers for the *same* honest model, each in its own units, so a number means
+# nothing without the protocol it was computed under: every table `gfcore` prints names it, and never mixes
+# protocols in one column.
 #
 # ## Auto-encoding under the official protocol
 #
@@ -428,8 +438,8 @@ for protocol in ("pointflow", "shape_bbox"):
 #
 # Here is the 3D model shipped with `gfcore`, `gfcore.pretrained.load("shapes3d")` (the model of chapter 5's
 # results; its card says what it was trained on, how, and what it scored), evaluated on the split, shapes, seed and
-# EMD algorithm its card was measured with. The fast mode evaluates every fifth of the card's 60 shapes (the full
-# mode all of them, as the card did), so its means are those of a smaller sample.
+# EMD algorithm its card was measured with. The fast mode evaluates every fifth of the card's 60 shapes, so its
+# means are those of a smaller sample; the full mode of this page evaluates all of them, as the card did.
 
 # %%
 model = gfcore.pretrained.load("shapes3d", device=device)
@@ -483,17 +493,17 @@ ax.set_title(f"Figure 6.5 - shipped model shapes3d: Chamfer per {card_eval['spli
 plt.show()
 
 # %% [markdown]
-# The table and Figure 6.5 read together. On average the shipped model's reconstructions are about three times
-# the oracle in Chamfer and under twice in EMD, close to its card (the fast mode's sample of 12 shapes moves
-# the means; the full mode evaluates the card's 60 shapes). Shape by shape the gap is far from uniform: in the
-# stored run mugs and bottles come back within 1.2-1.5x of their oracle, chairs, tables and lamps at 1.6-2.8x,
-# and airplanes worst, one of them at 7x (plausibly their thin wings and tails, which a blurred reconstruction
-# thickens). The table's ratio is a ratio of *means* in original coordinates, so the shapes with the largest
-# distances in those units (tables and airplanes, per the category lines above) weigh most in it, which is why
-# it sits above most of the bars. For comparison, the official README reports ShapeGF on ShapeNet at 1.15x the
-# oracle in CD for airplanes (0.966 against 0.837) and 1.77x for chairs (5.660 against 3.201), with 1.28x and
-# 1.51x in EMD; our procedural shapes are a different data set and our model a small one trained on a CPU, so
-# only the ratios compare, and only loosely.
+# The table and Figure 6.5 read together. On average the shipped model's reconstructions are 2.55 times the
+# oracle in Chamfer and 1.61 times in EMD, matching its card (2.55x and 1.60x) to within 0.1% in each mean: this
+# run scores the card's 60 shapes (fast mode's sample of 12 moves the means). Shape by shape the gap is far from
+# uniform: in the stored run mugs and bottles come back within 1.2-1.6x of their oracle, chairs and tables at
+# 1.6-3.1x, lamps at 2.1-3.6x, and airplanes worst, at 2.5-7.7x, with one at 7.7x and another at 5.1x (plausibly
+# their thin wings and tails, which a blurred reconstruction thickens). The table's ratio is a ratio of *means* in
+# original coordinates, so the shapes with the largest distances in those units (airplanes and tables, per the
+# category lines above) weigh most in it, which is why it sits above about two thirds of the bars. For
+# comparison, the official README reports ShapeGF on ShapeNet at 1.15x the oracle in CD for airplanes (0.966
+# against 0.837) and 1.77x for chairs (5.660 against 3.201), with 1.28x and 1.51x in EMD; our procedural shapes are
+# a different data set and our model a small one trained on a CPU, so only the ratios compare, and only loosely.
 #
 # Why the two independent samples? Because encoding the reference sample itself and scoring the reconstruction
 # against those same points flatters any model that can pass points through: an "auto-encoder" that returns its
@@ -527,8 +537,8 @@ print(f"a copying 'auto-encoder': official protocol {ae['oracle-CD'] * 1e4:.3f} 
       f"the reference itself 0.000")
 
 # %% [markdown]
-# The two numbers for ShapeGF agree closely (within 1% in the stored run): the code carries the shape, not the
-# sample. The protocol is what keeps the comparison fair across models: a model that
+# The two numbers for ShapeGF agree closely (the flattering one is 1.3% higher in the stored run): the code carries
+# the shape, not the sample. The protocol is what keeps the comparison fair across models: a model that
 # *can* copy its input (a point-wise network, or an up-sampler that keeps the input points) would look perfect under
 # the flattering set-up and is held to the oracle under the official one.
 #
@@ -537,16 +547,18 @@ print(f"a copying 'auto-encoder': official protocol {ae['oracle-CD'] * 1e4:.3f} 
 # - Chamfer {eq}`eq-chamfer-distance` matches nearest neighbours and is blind to how points are distributed;
 #   EMD {eq}`eq-emd-matching` matches one to one and is not. They can rank two clouds in opposite orders.
 # - The exact EMD is an assignment problem; published tables used Fan et al.'s approximate matching, an upper bound
-#   when all the mass is placed (10-50% above exact with the Euclidean cost here, far more with the squared one),
-#   which falls below exact when clouds far apart leave mass unmatched; Sinkhorn is within a percent at a
-#   high price in sweeps. Compare EMD numbers only across the same algorithm, cost and normalisation.
+#   when all the mass is placed (6-84% above exact with the Euclidean cost here, up to 12 times with the squared
+#   one), which falls below exact when clouds far apart leave mass unmatched; Sinkhorn is within 2% here (within
+#   1% on all pairs but one) at a high price in sweeps, and an upper bound only once it has converged.
+#   Compare EMD numbers only across the same algorithm, cost and normalisation.
 # - MMD {eq}`eq-mmd-cov` rewards fidelity, COV diversity, 1-NNA {eq}`eq-1nna` both (50% is ideal, below 50% flags
 #   copies); each is fooled by something the others catch; all must be computed against held-out shapes, and read
 #   beside an honest sample of the same size.
 # - The normalisation protocol changes the verdict: per-shape boxes forgive wrong sizes, PointFlow's global
 #   normalisation does not. Every table names its protocol.
 # - Auto-encoding is scored train pool in, test pool as reference, beside the oracle; the shipped model
-#   `shapes3d` reconstructs held-out shapes at a few times the oracle, as its card says.
+#   `shapes3d` reconstructs held-out shapes at 2.55 times the oracle in Chamfer and 1.61 times in EMD, as its card
+#   says.
 #
 # ## Exercises
 #
@@ -611,7 +623,8 @@ print(f"complete vs pointflow on the pairs as they are: values differ by at most
 # noise, compute its distance matrices to the references (`gfcore.metrics.pairwise_cd`, and
 # `gfcore.metrics.pairwise_emd(reference, generated, method="approxmatch").T`, the order `evaluate` uses) and
 # their MMD (`gfcore.metrics.mmd`), and plot MMD-CD and MMD-EMD against the noise. *Check:* both grow; at 0.08
-# MMD-CD is several times its noise-free value while MMD-EMD has not much more than doubled.
+# MMD-CD is many times its noise-free value (about ten times in the stored run) while MMD-EMD has not much more
+# than doubled.
 #
 # :::{dropdown} Solution 3
 # Noise of standard deviation $\epsilon$ moves every point by about $\sqrt{3}\,\epsilon$. Chamfer sums *squared*
