@@ -57,7 +57,7 @@ print(gfcore.mode.describe())
 # All sizes of this chapter come from one cell; every mode runs the same code. `GF_MODE=fast` (CI) takes about a
 # minute on a two-core CPU; `GF_MODE=full` doubles the sets and the clouds (four times the points for the EMD
 # pairs) and auto-encodes all 60 of the card's shapes. **The outputs stored on this page come from full mode**:
-# 36 minutes on the same CPU, with one thread while other jobs shared it, and the numbers in the text are theirs.
+# 27 minutes on the same CPU, with one thread while other jobs shared it, and the numbers in the text are theirs.
 # `GF_MODE=paper` uses the published sizes, 2,048 points per cloud and sets of 100 shapes, for a GPU (an estimate,
 # not measured: tens of minutes, most of it the approximate EMD between every pair of clouds). The text says
 # wherever a number depends on the sizes.
@@ -151,7 +151,7 @@ plt.show()
 #
 # The exact EMD {eq}`eq-emd-matching` is an assignment problem, solved in $O(N^3)$ by the Hungarian-type algorithm
 # in `scipy.optimize.linear_sum_assignment` (`method="exact"`): a few seconds per pair of 2048-point clouds on the
-# busy CPU of the stored run (2.6 s, printed below). The field's published numbers did not come from it. They came
+# busy CPU of the stored run (2.5 s, printed below). The field's published numbers did not come from it. They came
 # from a CUDA kernel for Fan et al.'s **approximate matching** {cite}`fan2017psgn` (`method="approxmatch"`): a
 # coarse-to-fine soft matching where, for widths
 # $w = 4^7, 4^6, \dots, 4^{-1}$, every point of $A$ offers its unmatched mass to the points of $B$ in proportion to
@@ -224,7 +224,9 @@ x = np.arange(NUM_PAIRS)
 ax.bar(x - 0.2, ratio_e.numpy(), width=0.4, label=f"approxmatch / exact, Euclidean cost ({PAIR_POINTS} points)")
 ax.bar(x + 0.2, (1 + sk_err).numpy(), width=0.4, label=f"Sinkhorn / exact, Euclidean cost ({SINKHORN_POINTS} points)")
 ax.axhline(1.0, color="k", lw=0.8)
-ax.set_xticks(x, [f"pair {i}\n{k}" for i, k in enumerate(kinds)], fontsize=8)
+ax.set_xticks(x, [str(i) for i in x])
+ax.set_xlabel(f"pair (0-{NUM_PAIRS // 2 - 1}: two samplings of one shape; "
+              f"{NUM_PAIRS // 2}-{NUM_PAIRS - 1}: two different shapes)", fontsize=9)
 ax.set_ylabel("value / exact EMD")
 ax.set_ylim(0, 1.25 * float(ratio_e.max()))
 ax.legend(fontsize=8, loc="upper right")
@@ -241,7 +243,7 @@ plt.show()
 # reads 1.8% *below*, and the warning printed with the table says a plan had not converged within its 20,000 sweeps
 # (plausibly that one): a plan whose marginals are still off does not move exactly the right mass, so its value is
 # no longer an upper bound. The timings show the price: thousands of sweeps over the $N \times N$ cost matrix. On
-# this CPU it took 9 times longer per pair than the exact solver (23 s against 2.6 s), on clouds 8 times smaller;
+# this CPU it took 7 times longer per pair than the exact solver (17 s against 2.5 s), on clouds 8 times smaller;
 # it pays off only on a GPU, where the sweeps run in parallel. The lesson for reading tables: **an EMD column is
 # comparable only with columns computed by the same algorithm, cost and normalisation**; `gfcore` reproduces
 # published numbers with `approxmatch` and reports exact or Sinkhorn values under their own names.
@@ -472,19 +474,26 @@ print(f"{'the card (' + str(card_eval['num_shapes']) + ' shapes)':30s}"
 # %%
 cats = card["dataset_kwargs"]["categories"]
 per_shape = ae["cd"] / ae["oracle_cd"]                       # (B,) each shape's CD in units of its own oracle
-print("per category: mean CD x1e4 of the reconstructions / of the oracle")
+print("per category: mean CD x1e4 of the reconstructions / of the oracle; range of the per-shape ratios")
 for k, name in enumerate(cats):
     mine = ae["label"] == k
     print(f"  {name:9s} {float(ae['cd'][mine].mean()) * 1e4:7.3f} / {float(ae['oracle_cd'][mine].mean()) * 1e4:6.3f}"
+          f"   per shape {float(per_shape[mine].min()):.1f}-{float(per_shape[mine].max()):.1f}x"
           f"   ({int(mine.sum())} shapes)")
 fig, ax = plt.subplots(figsize=(10, 3.4))
-bars = ax.bar(np.arange(ae["num_shapes"]), per_shape.numpy(), color="C3")
-ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=2)
+ax.bar(np.arange(ae["num_shapes"]), per_shape.numpy(), color="C3")
 ax.axhline(1.0, color="k", lw=0.8, label="oracle (1x)")
 ax.axhline(ae["CD/oracle"], color="C0", ls="--", lw=1, label=f"this run's table: {ae['CD/oracle']:.2f}x")
 ax.axhline(m["CD_over_oracle"], color="C2", ls=":", lw=1.5, label=f"the card: {m['CD_over_oracle']:.2f}x")
-ax.set_xticks(np.arange(ae["num_shapes"]),
-              [f"{cats[int(k)]}\n#{int(i)}" for k, i in zip(ae["label"], ae["idx"])], fontsize=7)
+# one label per category, at the middle of its run of shapes (the shapes are ordered by category), and a thin line
+# between categories
+labels = ae["label"].numpy()
+starts = [i for i in range(len(labels)) if i == 0 or labels[i] != labels[i - 1]] + [len(labels)]
+ax.set_xticks([(a + b - 1) / 2 for a, b in zip(starts[:-1], starts[1:])],
+              [f"{cats[int(labels[a])]} ({b - a})" for a, b in zip(starts[:-1], starts[1:])], fontsize=8)
+for a in starts[1:-1]:
+    ax.axvline(a - 0.5, color="0.7", lw=0.8)
+ax.set_xlim(-0.6, len(labels) - 0.4)
 ax.set_ylabel("reconstruction CD / oracle CD")
 ax.set_ylim(0, 1.15 * float(per_shape.max()))
 ax.legend(fontsize=8, loc="upper right")
@@ -496,9 +505,10 @@ plt.show()
 # The table and Figure 6.5 read together. On average the shipped model's reconstructions are 2.55 times the
 # oracle in Chamfer and 1.61 times in EMD, matching its card (2.55x and 1.60x) to within 0.1% in each mean: this
 # run scores the card's 60 shapes (fast mode's sample of 12 moves the means). Shape by shape the gap is far from
-# uniform: in the stored run mugs and bottles come back within 1.2-1.6x of their oracle, chairs and tables at
-# 1.6-3.1x, lamps at 2.1-3.6x, and airplanes worst, at 2.5-7.7x, with one at 7.7x and another at 5.1x (plausibly
-# their thin wings and tails, which a blurred reconstruction thickens). The table's ratio is a ratio of *means* in
+# uniform (the category lines above print each range): in the stored run mugs and bottles come back within
+# 1.2-1.6x of their oracle, chairs and tables at 1.6-3.1x, lamps at 2.1-3.6x, and airplanes worst, at 2.5-7.7x,
+# with one at 7.7x and another at 5.1x (plausibly their thin wings and tails, which a blurred reconstruction
+# thickens). The table's ratio is a ratio of *means* in
 # original coordinates, so the shapes with the largest distances in those units (airplanes and tables, per the
 # category lines above) weigh most in it, which is why it sits above about two thirds of the bars. For
 # comparison, the official README reports ShapeGF on ShapeNet at 1.15x the oracle in CD for airplanes (0.966
