@@ -83,7 +83,7 @@ DECODE_POINTS = gfcore.mode.choose(fast=1024, full=2048)             # points de
 DENSITIES = gfcore.mode.choose(fast=[1024, 4096], full=[2048, 4096, 8192, 16384])   # upsampling from one code
 STEPS = gfcore.mode.choose(fast=5, full=10)                          # Langevin steps per level (official: 10)
 STEP_GRID = gfcore.mode.choose(fast=[1, 3, 10], full=[1, 2, 3, 5, 10, 20])    # steps per level, 10 levels
-LEVEL_GRID = gfcore.mode.choose(fast=[3, 5, 10], full=[2, 3, 5, 10, 20])      # levels, 10 steps per level
+LEVEL_GRID = gfcore.mode.choose(fast=[2, 3, 5, 10], full=[2, 3, 5, 10, 20])   # levels, 10 steps per level
 DIGIT_POINTS = gfcore.mode.choose(fast=128, full=256)                # live digit models: points per digit
 DIGIT_SHAPES = gfcore.mode.choose(fast=400, full=4000)               # ... training digits
 LIVE_STEPS = gfcore.mode.choose(fast=100, full=1500)                 # ... Adam steps of every live model
@@ -801,7 +801,9 @@ assert max(accuracy) < 1.3 * min(accuracy), accuracy                            
 prior_means = [float(v.mean()) for v in cd_prior.values()]
 assert max(prior_means) < 1.25 * min(prior_means), cd_prior                         # the prior does not matter
 assert cost[10, 10]["cd"] < 3 * oracle3d.mean(), (cost[10, 10], oracle3d)           # the official sampler is close
-assert all(row["cd"] < 1.5 * cost[10, 10]["cd"] for row in cost.values()), cost     # ... and 10 calls nearly so
+three_up = [row["cd"] for (levels, _), row in cost.items() if levels >= 3]
+assert max(three_up) < 1.5 * cost[10, 10]["cd"], cost                              # ... and 10 calls nearly so,
+assert cost[2, 10]["cd"] > 3 * cost[10, 10]["cd"], cost    # but not 2 levels: one jump from sigma = 1 to 0.01
 assert recon_single["CD/oracle"] > 5 * recon_ladder["CD/oracle"], (recon_single, recon_ladder)   # ladder needed
 assert level_loss[SINGLE_M][0] > level_loss[LADDER_M][0] + 0.3, level_loss          # single never saw sigma = 1
 cut_ratios = [finest[s]["CD/oracle"] for s in cuts]
