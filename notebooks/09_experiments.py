@@ -70,11 +70,13 @@ print(gfcore.mode.describe())
 #
 # All sizes come from one cell. `GF_MODE=fast` (CI) uses a few shapes, short Langevin runs and live models of
 # 100 steps: about 80 seconds of CPU time (measured; five minutes of wall time on a two-core machine busy with other
-# jobs). **The outputs stored on this page come from fast mode**: unlike chapters 1-8 and 10, this chapter has not
-# yet been re-executed in full mode, so its live models are small and its numbers noisy, and every number quoted
-# in the text is the fast run's. `GF_MODE=full` uses a dozen shapes per experiment, the official ten steps per
-# level and live models of 1,500 steps (an estimate, not yet measured: under an hour on a two-core CPU). `GF_MODE=paper` takes the paper's sizes where they apply (2,048
-# decoded points, every input size, 16,384 upsampled points, 60 shapes), for a GPU (an estimate: minutes).
+# jobs). **The outputs stored on this page come from fast mode**: unlike the other chapters, this one is not yet
+# stored in full mode, so its live models are small and its numbers noisy, and every number quoted in the text is
+# the fast run's. `GF_MODE=full` uses a dozen shapes per experiment, the official ten steps per level and live
+# models of 1,500 steps: about an hour on a two-core CPU (two full runs took 53 and 61 minutes, with one thread
+# beside other jobs, up to the final checks, where each stopped on an assert tuned on fast mode; both asserts now
+# state what holds at every size). `GF_MODE=paper` takes the paper's sizes where they apply (2,048 decoded points,
+# every input size, 16,384 upsampled points, 60 shapes), for a GPU (an estimate: minutes).
 
 # %%
 SHAPES = gfcore.mode.choose(fast=3, full=12, paper=60)               # shipped shapes3d: test shapes per experiment
@@ -295,7 +297,10 @@ plt.show()
 # shape; further steps re-noise and re-denoise, which spreads the points along the surface more than it moves them
 # closer to it. The paper reports no such curve; it uses 10 x 10 for auto-encoding and 5 levels x 10 steps for
 # generation (chapter 7). On this model both are safe choices, and ten times fewer calls cost little; a model with a
-# less accurate field at the fine levels would need the repeated steps more.
+# less accurate field at the fine levels would need the repeated steps more. The levels are another matter: with
+# only two, the sampler jumps from $\sigma = 1$ straight to $\sigma = 0.01$, and the points never get drawn in from
+# the prior (the 2 x 10 row lands many times further from the shape than the official 10 x 10). Three levels are
+# already enough here: what the ladder must not skip is the range of scales, not the calls.
 #
 # ## Noise levels: a ladder against a single sigma
 #
@@ -813,7 +818,9 @@ assert min(card_loss[-3:]) > 0.95, card_loss                                    
 assert max(asym["closed form (digits)"].max(), asym["closed form (3D shapes)"].max()) < 1e-4, asym  # a gradient
 learned_asym = [v for k, v in asym.items() if "closed" not in k]
 assert all(row.max() > 100 * asym["closed form (digits)"].max() for row in learned_asym), asym      # not gradients
-assert all(bands[s]["far"] > bands[s]["near"] for s in map_sigmas), bands           # larger far from the shape
+# not a gradient near the strokes nor far from them: both bands far above the closed form's 1e-17, and of one
+# order (which band is larger depends on the digit and the level: full mode's digit reverses it at the small one)
+assert all(min(b.values()) > 0.01 and max(b.values()) < 3 * min(b.values()) for b in bands.values()), bands
 for name in ("add, preconditioned", "cbn, preconditioned"):
     assert dec_table[name]["ncsn loss"] < 0.9, dec_table                            # both decoders learned
 assert min(dec_table[n]["ncsn loss"] for n in ("add, official", "cbn, official")) > \
