@@ -730,26 +730,34 @@ print("t -> median asymmetry:", {t: round(v, 4) for t, v in sol1.items()},
 
 # %% [markdown]
 # **Exercise 2.** Go below the paper's range: encode 32 and 16 points of the same 3D shapes and decode as in
-# Figure 9.1. *Check:* at 16 points the reconstruction is clearly worse than from 2,048, but the category survives:
-# each reconstruction is still closer to its own shape than to the other test shapes.
+# Figure 9.1. *Check:* at 16 points the reconstruction is clearly worse than from 2,048, and it is no longer always
+# closest to its own shape, but the category mostly survives: the test shape nearest to each reconstruction is of
+# the right category far more often than chance.
 #
 # :::{dropdown} Solution 2
 # `model3d.encode(train_pool[:, :16])`, then `model3d.decode(...)` with the same settings; compare the Chamfer
 # distances with `cd_sparse[2048]`, and build the matrix of distances from every reconstruction to every test pool
-# (`gfcore.metrics.pairwise_cd`). Sixteen points are a few samples of a chair's seat and legs; a maximum over so few
-# features is noisy, and the code drifts toward the middle of the category.
+# (`gfcore.metrics.pairwise_cd`): its row minimum names the nearest test shape. Chance is the share of test shapes in
+# a shape's own category (two of twelve in full mode). Sixteen points are a few samples of a chair's seat and legs; a
+# maximum over so few features is noisy, and the code drifts toward the middle of the category, so a reconstruction
+# lands nearer the other chair or table of the set about as often as nearer its own.
 # :::
 
 # %% tags=["hide-cell"]
+labels3d = torch.tensor([test3d[i]["label"] for i in picked])
+same_category = labels3d[:, None] == labels3d[None, :]               # (SHAPES, SHAPES)
+chance = float(same_category.float().mean())                        # a random test shape is of the right category
 sol2 = {}
 for n in (32, 16):
     with torch.no_grad():
         x = model3d.decode(model3d.encode(train_pool[:, :n]), DECODE_POINTS, steps_per_sigma=STEPS,
                            generator=seeded(0))
-    own = gfcore.metrics.pairwise_cd(x, truth[:, :DECODE_POINTS]).argmin(dim=1).cpu()
-    sol2[n] = {"cd": float(cd3d(x).mean()), "own": float((own == torch.arange(SHAPES)).float().mean())}
+    nearest = gfcore.metrics.pairwise_cd(x, truth[:, :DECODE_POINTS]).argmin(dim=1).cpu()
+    sol2[n] = {"cd": float(cd3d(x).mean()), "own": float((nearest == torch.arange(SHAPES)).float().mean()),
+               "category": float((labels3d[nearest] == labels3d).float().mean())}
     print(f"{n:3d} input points: CD x1e4 {1e4 * sol2[n]['cd']:.2f} (from 2048: {1e4 * cd_sparse[2048].mean():.2f}); "
-          f"nearest test shape is its own for {sol2[n]['own']:.0%}")
+          f"nearest test shape is its own for {sol2[n]['own']:.0%}, of its category for {sol2[n]['category']:.0%} "
+          f"(chance {chance:.0%})")
 
 # %% [markdown]
 # **Exercise 3.** Run the shipped digit model's sampler without the Langevin noise (`noise=False` in
@@ -826,14 +834,19 @@ for name in ("add, preconditioned", "cbn, preconditioned"):
 assert min(dec_table[n]["ncsn loss"] for n in ("add, official", "cbn, official")) > \
     max(dec_table[n]["ncsn loss"] for n in ("add, preconditioned", "cbn, preconditioned")), dec_table
 big_rows = bunny_rows[big]
-assert big_rows["closed form"]["cd"] < big_rows["learned"]["cd"], big_rows          # the closed form is sharper
 assert big_rows["learned"]["cd"] < 10 * big_rows["oracle"], big_rows                # the learned field is the bunny
-assert big_rows["closed form"]["to training points"] < big_rows["learned"]["to training points"], big_rows
+# the closed form copies its training points, the learned field places samples between them ...
+assert big_rows["closed form"]["to training points"] < 0.5 * big_rows["learned"]["to training points"], big_rows
+# ... so past its own point count the closed form falls behind the oracle: it repeats points instead of adding them
+small_rows = bunny_rows[min(BUNNY_DENSITIES)]
+if big > BUNNY_POINTS:
+    assert big_rows["closed form"]["cd"] / big_rows["oracle"] > \
+        small_rows["closed form"]["cd"] / small_rows["oracle"], bunny_rows
 assert max(mesh_cd.values()) < 20 * big_rows["oracle"], (mesh_cd, big_rows["oracle"])  # both meshes are the bunny
 # The exercises' solutions.
 ts = list(sol1)
 assert sol1[0.0] < 1e-4 and all(sol1[a] < sol1[b] for a, b in zip(ts, ts[1:])), sol1                # 1
-assert sol2[16]["cd"] > 2 * cd_at[2048] and sol2[16]["own"] >= 0.66, (sol2, cd_at)                   # 2
+assert sol2[16]["cd"] > 2 * cd_at[2048] and sol2[16]["category"] > 2 * chance, (sol2, cd_at, chance)  # 2
 assert sol3[False] > sol3[True], sol3                                                                # 3
 assert all(sol4 > asym["live: add, preconditioned"]), (sol4, asym["live: add, preconditioned"])     # 4
 print("chapter 9 checks passed")
