@@ -513,7 +513,8 @@ print({k: v for k, v in PAPER_CONFIG.to_dict().items()
 # %% mystnb={"markdown_format": "gfm"}
 OFFICIAL_STEP_S = 0.040          # one official training step, batch 32 x 2048, add-24, fp32, one H200 (measured)
 OFFICIAL_SAMPLE_S = 1.39         # Langevin, 32 shapes x 2048 points x 100 steps, add-24, fp32, one H200 (measured)
-CPU_GAN_S_PER_STEP = 600 / 5000  # the shipped latent GAN: 5,000 steps in about 10 minutes on a 2-core CPU
+gan_training = gfcore.pretrained.card("shapes3d-gen")["training"]   # the shipped latent GAN, as its card logged it
+CPU_GAN_S_PER_STEP = gan_training["wall_time_s"] / gan_training["steps"]
 estimates = []
 for category, n_train, n_val in (("airplane", 2832, 405), ("chair", 4612, 662), ("car", 2458, 352)):
     steps = 2000 * (n_train // 32)
@@ -523,7 +524,8 @@ for category, n_train, n_val in (("airplane", 2832, 405), ("chair", 4612, 662), 
 display(Markdown(
     "**Table 10.3** - the paper's runs, estimated (not measured here): the auto-encoder at the official code's "
     "measured step time on one H200; the sampling half of the auto-encoding table; the latent GAN at the CPU's "
-    "speed (a GPU is faster; not measured)\n\n"
+    f"speed ({CPU_GAN_S_PER_STEP:.3f} s a step, the shipped GAN's card: {gan_training['hardware']}; a GPU is "
+    "faster, not measured)\n\n"
     "| category | AE steps | AE training, H200 (h) | val reconstructions, H200 (s) | GAN steps | GAN, 2-core CPU (h) |\n"
     "| --- | --- | --- | --- | --- | --- |\n"
     + "\n".join(f"| {c} | {s:,} | {h:.1f} | {r:.0f} | {g:,} | {gh:.1f} |" for c, s, h, r, g, gh in estimates)))
