@@ -70,12 +70,10 @@ print(gfcore.mode.describe())
 #
 # All sizes come from one cell. `GF_MODE=fast` (CI) uses a few shapes, short Langevin runs and live models of
 # 100 steps: about 80 seconds of CPU time (measured; five minutes of wall time on a two-core machine busy with other
-# jobs). **The outputs stored on this page come from fast mode**: unlike the other chapters, this one is not yet
-# stored in full mode, so its live models are small and its numbers noisy, and every number quoted in the text is
-# the fast run's. `GF_MODE=full` uses a dozen shapes per experiment, the official ten steps per level and live
-# models of 1,500 steps: about an hour on a two-core CPU (two full runs took 53 and 61 minutes, with one thread
-# beside other jobs, up to the final checks, where each stopped on an assert tuned on fast mode; both asserts now
-# state what holds at every size). `GF_MODE=paper` takes the paper's sizes where they apply (2,048 decoded points,
+# jobs). `GF_MODE=full`, the run this page shows, uses a dozen shapes per experiment, the official ten steps per
+# level, live models of 1,500 steps and a bunny field of 4,000 steps: 50 minutes on a two-core CPU with one thread,
+# beside other jobs (measured; the bunny's field takes 30 of them). Where the text quotes a fast-mode number, it says
+# so. `GF_MODE=paper` takes the paper's sizes where they apply (2,048 decoded points,
 # every input size, 16,384 upsampled points, 60 shapes), for a GPU (an estimate: minutes).
 
 # %%
@@ -186,11 +184,13 @@ gfcore.viz3d.show_image(image, title=f"Figure 9.2 - a {names3d[0]}: the encoder'
 plt.show()
 
 # %% [markdown]
-# The decoded clouds barely change between 2,048 and a few hundred input points, while the input clouds
-# themselves lose most of the surface (the dashed line rises steeply): the PointNet encoder takes a maximum over
-# points, and a sketch of the shape already fixes most of the code. At 64 points the code is visibly less sure,
-# and the distance rises. **Agrees with the paper** down to 256 points; below that, ours degrade, and the paper does
-# not claim otherwise. Exercise 2 goes further down.
+# The decoded clouds barely change between 2,048 and a few hundred input points (Chamfer $\times 10^4$: 32.76 from
+# 2,048, 31.50 from 512, 34.27 from 256), while the input clouds themselves lose most of the surface (the dashed line
+# rises steeply, from 12.02 to 62.99 at 256 points): the PointNet encoder takes a maximum over points, and a sketch
+# of the shape already fixes most of the code. Below that the distance rises, a little at 128 points (37.30) and to
+# twice the 2,048-point value at 64 (65.41), where the code is visibly less sure (in Figure 9.2 the chair decoded
+# from 64 points stands on four legs instead of its swivel base). **Agrees with the paper** down to 256 points;
+# below that, ours degrade, and the paper does not claim otherwise. Exercise 2 goes further down.
 #
 # ## Upsampling: any number of points from one code
 #
@@ -226,11 +226,12 @@ gfcore.viz3d.show_image(image, title=f"Figure 9.3 - one code of a {names3d[0]}, 
 plt.show()
 
 # %% [markdown]
-# More points cover the surface more densely, so completeness improves with every doubling, while accuracy, how
-# far each point lies from the surface, stays about where it was: the decoder puts every point equally well,
-# however many we ask for. Against the oracle, accuracy is where the model falls short (its points lie a little off
-# the surface, the blur of a CPU-trained model), not completeness. **Agrees with the paper**: density is free, and
-# the quality of each point does not depend on it.
+# More points cover the surface more densely, so completeness improves with every doubling (from 13.83 at 2,048
+# points to 3.24 at 16,384, $\times 10^{-4}$), while accuracy, how far each point lies from the surface, stays about
+# where it was (18.02 to 18.56): the decoder puts every point equally well, however many we ask for. Against the
+# oracle, accuracy is where the model falls short, about five times the oracle's 3.5 (its points lie a little off
+# the surface, the blur of a CPU-trained model); completeness is much closer, 1.6 to 2.4 times the oracle's.
+# **Agrees with the paper**: density is free, and the quality of each point does not depend on it.
 #
 # ## The prior
 #
@@ -248,9 +249,10 @@ for name, v in cd_prior.items():
           f"per shape {[round(1e4 * float(c), 2) for c in v]}")
 
 # %% [markdown]
-# The three agree to within a few percent, shape by shape: the first levels, at $\sigma = 1$, spread any start over
-# the shape's neighbourhood before the small levels draw the detail (chapter 5, Figure 5.5, shows the starts).
-# **Agrees with the paper.**
+# The three agree to within 1% on average (31.78, 31.71 and 31.49 $\times 10^{-4}$) and to within 9% shape by shape
+# (uniform and Gaussian within 2%; the fixed point differs most, 27.03 against 29.31 on one airplane): the first
+# levels, at $\sigma = 1$, spread any start over the shape's neighbourhood before the small levels draw the detail
+# (chapter 5, Figure 5.5, shows the starts). **Agrees with the paper.**
 #
 # ## Steps, levels and time: the sampler's cost-quality curve
 #
@@ -288,19 +290,20 @@ fig.suptitle(f"Figure 9.4 - the sampler's cost and quality, labelled levels x st
 plt.show()
 
 # %% [markdown]
-# Time is proportional to the number of calls (the seconds were measured on a machine shared with other jobs, so
-# read them as relative). Quality, on the other hand, hardly moves: for this model even one step per level lands
-# close to the official 100 calls (the table above has the numbers of this run). The reason is
-# the official step size $\alpha_i = 2\sigma_i^2$: a step adds noise of standard deviation $\sqrt2\,\sigma_i$ and
-# then moves the point by $\sigma_i^2 s(x, \sigma_i)$, which for an exact score is a full denoising jump to the
-# expected clean point (Tweedie's formula), not a small step. One step per level therefore already ends near the
-# shape; further steps re-noise and re-denoise, which spreads the points along the surface more than it moves them
-# closer to it. The paper reports no such curve; it uses 10 x 10 for auto-encoding and 5 levels x 10 steps for
-# generation (chapter 7). On this model both are safe choices, and ten times fewer calls cost little; a model with a
-# less accurate field at the fine levels would need the repeated steps more. The levels are another matter: with
-# only two, the sampler jumps from $\sigma = 1$ straight to $\sigma = 0.01$, and the points never get drawn in from
-# the prior (the 2 x 10 row lands many times further from the shape than the official 10 x 10). Three levels are
-# already enough here: what the ladder must not skip is the range of scales, not the calls.
+# Time is proportional to the number of calls (the seconds were measured on a machine shared with other jobs, so read
+# them as relative). Quality, on the other hand, hardly moves: for this model even one step per level lands close to
+# the official 100 calls (3.08 against 2.71 times the oracle, with ten times fewer calls), and three steps per level
+# already match them (2.64). The reason is the official step size $\alpha_i = 2\sigma_i^2$: a step adds noise of
+# standard deviation $\sqrt2\,\sigma_i$ and then moves the point by $\sigma_i^2 s(x, \sigma_i)$, which for an exact
+# score is a full denoising jump to the expected clean point (Tweedie's formula), not a small step. One step per level
+# therefore already ends near the shape; further steps re-noise and re-denoise, which spreads the points along the
+# surface more than it moves them closer to it. The paper reports no such curve; it uses 10 x 10 for auto-encoding and
+# 5 levels x 10 steps for generation (chapter 7). On this model both are safe choices, and ten times fewer calls cost
+# little; a model with a less accurate field at the fine levels would need the repeated steps more. The levels are
+# another matter: with only two, the sampler jumps from $\sigma = 1$ straight to $\sigma = 0.01$, and the points never
+# get drawn in from the prior (the 2 x 10 row lands at 29.82 times the oracle, eleven times further from the shape
+# than the official 10 x 10). Three levels are already enough here (2.87): what the ladder must not skip is the range
+# of scales, not the calls.
 #
 # ## Noise levels: a ladder against a single sigma
 #
@@ -393,11 +396,11 @@ fig.suptitle(f"Figure 9.5 - live digit models, {LIVE_STEPS} steps each: a ladder
 plt.show()
 
 # %% [markdown]
-# At its own level the single-sigma model is a little better than the ladder model (it spent all its steps there),
-# though at this budget both are still near the zero-output line at $\sigma = 0.01$; at every larger level it stays
-# at that line, because it never saw them, while the ladder model is far below it at the large levels. Through
-# sampling, that is
-# fatal: at $\sigma = 0.01$ a Langevin step moves a point by about 0.01, and the field away from the digit is
+# At its own level the single-sigma model is no better than the ladder model, although it spent all its steps there:
+# at this budget both are still at the zero-output line at $\sigma = 0.01$ (0.993 each). At every larger level it
+# stays near that line (0.91 to 0.98), because it never saw them, while the ladder model is far below it at the large
+# levels (0.180 at $\sigma = 1$). Through sampling, that is fatal (26.81 times the oracle, against the ladder model's
+# 2.82): at $\sigma = 0.01$ a Langevin step moves a point by about 0.01, and the field away from the digit is
 # untrained, so in 100 steps the points starting from the uniform prior never reach the shape. The ladder's large
 # levels carry them there. **Agrees with the paper** (and with chapter 2's 2D demonstration).
 #
@@ -437,13 +440,14 @@ fig.suptitle(f"Figure 9.6 - the annealing stopped after the level shown ({SHIPPE
 plt.show()
 
 # %% [markdown]
-# Stopped at $\sigma \approx 0.2$, the strokes are thick and the distance is far above the full ladder's. From about
-# $\sigma = 0.08$ on, though, the finer levels change little for this model: the Chamfer ratios of the last three
-# columns are within a few percent of each other. The card says why: at the finest levels the shipped model's loss is
-# still at the zero-output line (0.99-1.00 against 1), that is, it never learned them in its CPU budget, so those
-# levels add noise and take it away again without adding detail. **Differs from the paper**, whose models, trained
-# about a hundred times longer, use the finest levels to sharpen corners and thin parts; chapter 5's shipped 3D
-# model and `configs/README.md` tell the same story of the fine levels as the last thing a model learns.
+# Stopped at $\sigma \approx 0.2$, the strokes are thick and the distance is well above the full ladder's (2.59
+# against 1.75 times the oracle). From about $\sigma = 0.08$ on, though, the finer levels change little for this
+# model: the Chamfer ratios of the last three columns (1.73, 1.73, 1.75) are within about 1% of each other. The card
+# says why: at the finest levels the shipped model's loss is still at the zero-output line (0.99-1.00 against 1), that
+# is, it never learned them in its CPU budget, so those levels add noise and take it away again without adding detail.
+# **Differs from the paper**, whose models, trained about a hundred times longer, use the finest levels to sharpen
+# corners and thin parts; chapter 5's shipped 3D model and `configs/README.md` tell the same story of the fine levels
+# as the last thing a model learns.
 #
 # ## Is the learned field a gradient?
 #
@@ -503,16 +507,17 @@ fig.suptitle("Figure 9.7 - how far from a gradient field: shipped models, live m
 plt.show()
 
 # %% [markdown]
-# The closed form's asymmetry is zero (or $10^{-17}$, rounding), and drawn at the bottom of the plot where it is
-# exactly 0: autograd differentiates the same softmax-weighted mean for both orders, so its Hessian comes out
+# The closed form's asymmetry is exactly 0 at every level in this run (rounding can leave $10^{-17}$), drawn at the
+# bottom of the plot: autograd differentiates the same softmax-weighted mean for both orders, so its Hessian comes out
 # symmetric. Every learned field is not a gradient: near the shape the antisymmetric part of its Jacobian is a few
-# percent of the whole for the preconditioned models, shipped and live, growing as $\sigma$ shrinks for the shipped
-# ones (to about 0.08 at the finest level), and ten to twenty percent for the live models in the official
-# parameterisation, whose fields are far from trained at this budget. That does not stop the sampler: Langevin
-# dynamics only follows the vectors, and what matters is that they point to the shape. But it means the learned
-# "score" is not the gradient of any log-density, so a likelihood cannot be read off it by integrating along a path
-# (the result would depend on the path). Where is the asymmetry large? A map of the shipped digit model around one
-# digit, at two levels:
+# percent of the whole for the preconditioned models, shipped and live, growing as $\sigma$ shrinks for all four (from
+# 0.016-0.030 at $\sigma = 1$ to 0.084-0.104 at the finest level). The live models in the official parameterisation
+# start lower at the largest levels (0.015 and 0.011) but grow fastest, to 0.25 and 0.21 at the finest: their fields
+# are the least trained of the four at this budget (the decoders' table below). That does not stop the sampler:
+# Langevin dynamics only follows the vectors, and what matters is that they point to the shape. But it means the
+# learned "score" is not the gradient of any log-density, so a likelihood cannot be read off it by integrating along a
+# path (the result would depend on the path). Where is the asymmetry large? A map of the shipped digit model around
+# one digit, at two levels:
 
 # %%
 xs = torch.linspace(-1.6, 1.6, MAP_RES, device=device)
@@ -540,13 +545,12 @@ fig.suptitle(f"Figure 9.8 - where the learned field is not a gradient ({SHIPPED_
 plt.show()
 
 # %% [markdown]
-# At the larger level the field is closest to a gradient on and near the strokes, where training put its noisy
-# samples, and about twice as far from one beyond three $\sigma$ of the digit, where few training samples at that
-# level went (the printed medians), with broad bright bands far out. The brightest pixels, at both levels, sit
-# inside the digit where strokes come close together or cross, where two parts of the digit pull in different
-# directions. At the small level the asymmetry is otherwise more uniform, and near the strokes about as large as far
-# away. The paper does not discuss this; the official code
-# inherits it.
+# At both levels the field is about as far from a gradient near the strokes, where training put its noisy samples,
+# as beyond three $\sigma$ of the digit, where few training samples at that level went: the printed medians differ by
+# less than 10% (0.051 within $\sigma$ and 0.055 beyond $3\sigma$ at $\sigma = 0.2154$; 0.073 and 0.067 at
+# $\sigma = 0.0464$), and which band is larger changes with the level. Far out, the map shows broad bright bands.
+# The brightest pixels, at both levels, sit inside the digit where strokes come close together or cross, where two
+# parts of the digit pull in different directions. The paper does not discuss this; the official code inherits it.
 #
 # ## Two decoders, two parameterisations, one budget
 #
@@ -569,13 +573,14 @@ for name, row in dec_table.items():
           f"{row['CD/oracle']:11.2f}")
 
 # %% [markdown]
-# (The held-out loss is the NCSN-weighted loss averaged over the ten levels, the same yardstick for all four, in
-# which a network that outputs zero scores 1.) With the same budget the two decoders land close together, and the
-# parameterisation matters far more than the decoder: the preconditioned models are well below the zero-output line
-# and reconstruct digits, while the official parameterisation, which must output displacements of every scale from
-# the raw $\sigma$, has barely started to learn in this budget (reference.md, "Training on a CPU", measured the same in
-# 3D). The paper's choice between add and CBN was made at GPU budgets; at small budgets, what the network is asked
-# to output matters more than how it is conditioned.
+# (The held-out loss is the NCSN-weighted loss averaged over the ten levels, the same yardstick for all four, in which
+# a network that outputs zero scores 1.) With the same budget and the preconditioned parameterisation the two decoders
+# land together (held-out loss 0.729 and 0.728, CD 2.82 and 2.74 times the oracle), and the parameterisation matters
+# more than the decoder: the official one, which must output displacements of every scale from the raw $\sigma$,
+# learns more slowly in this budget (loss 0.777 with add, 0.745 with CBN) and reconstructs worse (5.33 and 3.90 times
+# the oracle; reference.md, "Training on a CPU", measured the same, more starkly, in 3D). Only there does the decoder
+# make a visible difference, CBN ahead of add. The paper's choice between add and CBN was made at GPU budgets; at
+# small budgets, what the network is asked to output matters more than how it is conditioned.
 #
 # ## One real shape: the Stanford bunny
 #
@@ -678,12 +683,14 @@ plt.show()
 # repeats them: at 16,384 points, past its 10,000, its Chamfer distance is 1.33 times the oracle's, against 1.10 at
 # 2,048. The learned field's samples lie *between* the training points (median distance 0.015, three times
 # further): it has learned a surface rather than a list, and after 4,000 steps it samples the bunny a little more
-# closely than the closed form at every density (at 16,384 points, 5.44 against 6.34 and the oracle 4.77, all $\times 10^{-4}$). Fast mode's
-# field (400 steps on 3,000 points) is still blurred and loses to the closed form by about 2x: training time is what
-# buys the detail. Meshed at $\sigma = 0.08$ (chapter 8's extraction, outer sheet projected onto the surface), the
-# two fields give meshes equally far from the scan (22.2 and 21.8, against 5.9 for two samplings of the scan
-# itself): at this level and on a $64^3$ grid, the extraction limits the mesh, not the field. That is the trade the
-# paper makes: a field that generalises between points (and across shapes, with a code), paid for in training.
+# closely than the closed form at every density (at 16,384 points, 5.44 against 6.34 and the oracle 4.77, all
+# $\times 10^{-4}$). Fast mode's field (400 steps on 3,000 points) is still blurred and loses to the closed form by 2
+# to 2.5 times: training time is what buys the detail. Meshed at $\sigma = 0.08$ (chapter 8's extraction, outer sheet
+# projected onto the surface), the two fields give meshes equally far from the scan (22.2 and 21.8, against 5.9 for
+# two samplings of the scan itself), and they look alike (Figure 9.9): both are smoother than the scan, and both turn
+# its second ear into a thin fin. At this level and on a $64^3$ grid, the extraction limits the mesh, not the field.
+# That is the trade the paper makes: a field that generalises between points (and across shapes, with a code), paid
+# for in training.
 #
 # ## Summary
 #
@@ -693,9 +700,11 @@ plt.show()
 #   uniform, Gaussian and fixed-point priors give the same shapes.
 # - The sampler's cost is its number of network calls; a few steps per level already approach the official 10 x 10
 #   (Figure 9.4 is the table to choose from).
-# - A ladder of noise levels is what lets sampling start far from the shape; the finest level decides the detail.
-# - Learned fields are not gradient fields {eq}`eq-ch9-asymmetry`; their curl is small near the shape, larger far
-#   from it at the large levels, and largest where strokes come close together. The closed form is a gradient to rounding.
+# - A ladder of noise levels is what lets sampling start far from the shape; the finest levels add detail only once
+#   learned, and the shipped digit model's are not (stopping the sampler at $\sigma = 0.077$ loses nothing).
+# - Learned fields are not gradient fields {eq}`eq-ch9-asymmetry`; their curl is a few percent of the Jacobian near
+#   the shape and about as large far from it, grows as $\sigma$ shrinks, and is largest where strokes come close
+#   together. The closed form is a gradient to rounding.
 # - At a small budget, the parameterisation matters more than add against CBN.
 # - On one real scan, a small learned field fills in between its training points where the closed form repeats
 #   them, and with enough training it samples the shape at least as closely.
@@ -716,6 +725,8 @@ plt.show()
 # norms add in squares (the two parts are orthogonal), so the asymmetry is $\lVert A\rVert / \sqrt{\lVert S
 # \rVert^2 + \lVert A \rVert^2}$ with $\lVert A \rVert \propto t$: it starts linear in $t$ and tends to 1. The
 # closed form's $S$ near the shape is of order $1/\sigma^2$, so $t$ reads directly as "rotation per unit of pull".
+# In full mode the shipped digit model's 0.058 at this level lies between $t = 0.02$ (0.044) and $t = 0.05$
+# (0.109): a swirl of about three percent of the pull.
 # :::
 
 # %% tags=["hide-cell"]
@@ -742,7 +753,8 @@ print("t -> median asymmetry:", {t: round(v, 4) for t, v in sol1.items()},
 # (`gfcore.metrics.pairwise_cd`): its row minimum names the nearest test shape. Chance is the share of test shapes in
 # a shape's own category (two of twelve in full mode). Sixteen points are a few samples of a chair's seat and legs; a
 # maximum over so few features is noisy, and the code drifts toward the middle of the category, so a reconstruction
-# lands nearer the other chair or table of the set about as often as nearer its own.
+# often lands nearer another test shape than its own: in full mode 7 of the 12 find their own shape (58%) and 9 their
+# category (75%, against chance 17%), while from 32 points 11 of 12 still do both (92%).
 # :::
 
 # %% tags=["hide-cell"]
@@ -769,7 +781,8 @@ for n in (32, 16):
 # :::{dropdown} Solution 3
 # Without noise every point climbs to the nearest ridge of the density and stays there: nothing spreads the points
 # along the strokes, and the completeness half of the Chamfer distance suffers. The noise injected at every step is
-# what makes Langevin dynamics a *sampler* rather than an optimiser (chapter 3).
+# what makes Langevin dynamics a *sampler* rather than an optimiser (chapter 3). In full mode the Chamfer distance
+# is 0.0020 with noise and 0.6153 without, some three hundred times larger.
 # :::
 
 # %% tags=["hide-cell"]
@@ -791,7 +804,8 @@ print(f"CD with noise {sol3[True]:.4f}, without {sol3[False]:.4f} (normalised co
 # `gfcore.models.ShapeGF(**config.model_kwargs())` with the live config builds the untrained network (a fresh
 # `torch.manual_seed` fixes its weights); encode the same digits with it and call `asymmetry_by_level`. A random
 # network's Jacobian has no reason to be symmetric; the DSM loss is minimised by the true score, a gradient, so
-# training removes most of the curl, and what is left is where the data did not constrain it.
+# training removes most of the curl, and what is left is where the data did not constrain it. In full mode the
+# untrained field's median asymmetry is 0.165 to 0.252 across the levels, the trained one's 0.021 to 0.104.
 # :::
 
 # %% tags=["hide-cell"]
@@ -828,8 +842,8 @@ assert min(card_loss[-3:]) > 0.95, card_loss                                    
 assert max(asym["closed form (digits)"].max(), asym["closed form (3D shapes)"].max()) < 1e-4, asym  # a gradient
 learned_asym = [v for k, v in asym.items() if "closed" not in k]
 assert all(row.max() > 100 * asym["closed form (digits)"].max() for row in learned_asym), asym      # not gradients
-# not a gradient near the strokes nor far from them: both bands far above the closed form's 1e-17, and of one
-# order (which band is larger depends on the digit and the level: full mode's digit reverses it at the small one)
+# not a gradient near the strokes nor far from them: both bands far above the closed form's 0 (or 1e-17), and of
+# one order (which band is larger depends on the digit and the level: full mode's digit reverses it at the small one)
 assert all(min(b.values()) > 0.01 and max(b.values()) < 3 * min(b.values()) for b in bands.values()), bands
 for name in ("add, preconditioned", "cbn, preconditioned"):
     assert dec_table[name]["ncsn loss"] < 0.9, dec_table                            # both decoders learned
